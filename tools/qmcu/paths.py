@@ -1,0 +1,12 @@
+"""Where things live in the source tree (the package runs from an editable install of the repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BOARDS_DIR = REPO_ROOT / "boards"
+FIRMWARE_DIR = REPO_ROOT / "firmware"
+RUNTIME_INCLUDE = FIRMWARE_DIR / "runtime"
+TEXTBOOK_HEADER = FIRMWARE_DIR / "models" / "textbook" / "weights.hpp"
+BUILD_DIR = REPO_ROOT / "build"
