@@ -1,0 +1,62 @@
+"""Range observation over a calibration set, and the per-tensor affine parameters it implies."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import QmcuError
+from .qmath import affine_asymmetric
+from .xor_model import XORNet
+
+logger = logging.getLogger(__name__)
+
+Ranges = dict[str, tuple[float, float]]
+
+
+def check_calibration_set(data: np.ndarray, width: int, source: str = "calibration set") -> np.ndarray:
+    arr = np.asarray(data)
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise QmcuError(f"{source} has shape {arr.shape}, expected N x {width}", f"give one row of {width} values per sample")
+    if arr.shape[0] == 0:
+        raise QmcuError(f"{source} is empty", "give at least one sample")
+    if not np.isfinite(arr).all():
+        raise QmcuError(f"{source} contains NaN or Inf", "remove the non-finite samples")
+    return arr.astype(np.float32)
+
+
+def load_calibration_file(path: Path, width: int) -> np.ndarray:
+    """A .npy array or a .csv file (one sample per row, no header) of shape N x width."""
+    try:
+        if path.suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        else:
+            with path.open(newline="") as f:
+                data = np.array([[float(v) for v in row] for row in csv.reader(f) if row], dtype=np.float32)
+    except FileNotFoundError as err:
+        raise QmcuError(f"calibration file {path} does not exist", "pass an existing .npy or .csv file") from err
+    except ValueError as err:
+        raise QmcuError(f"calibration file {path} is not numeric ({err})", "use numbers only, one sample per row") from err
+    if data.ndim == 1 and data.size == 0:
+        data = data.reshape(0, width)
+    return check_calibration_set(data, width, f"calibration file {path}")
+
+
+def observe_ranges(model: XORNet, calibration: np.ndarray) -> Ranges:
+    """min/max of every traced tensor of the float model over the calibration set."""
+    x = torch.from_numpy(check_calibration_set(calibration, model.fc1.in_features))
+    with torch.no_grad():
+        traced = model.trace(x)
+    ranges = {name: (float(t.min()), float(t.max())) for name, t in traced.items()}
+    for name, (lo, hi) in ranges.items():
+        logger.debug("range %-8s [%.6f, %.6f]", name, lo, hi)
+    return ranges
+
+
+def activation_params(ranges: Ranges) -> dict[str, tuple[float, int]]:
+    """(scale, zero_point) of the quantized tensors: input, hidden (post-ReLU) and logit."""
+    return {name: affine_asymmetric(*ranges[name]) for name in ("input", "hidden", "logit")}

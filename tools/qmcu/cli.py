@@ -1,0 +1,123 @@
+"""`qmcu` command line: the pipeline steps one by one (SCons runs the same functions as a graph)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import QmcuError
+from .paths import BUILD_DIR, REPO_ROOT, TEXTBOOK_HEADER
+
+logger = logging.getLogger(__name__)
+
+TEXTBOOK_INTMODEL = TEXTBOOK_HEADER.with_name("intmodel.json")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .pipeline import train_step
+
+    seed = train_step(args.out, args.seed, args.epochs, args.lr, args.max_tries)
+    print(f"trained with seed {seed} -> {args.out}")
+
+
+def _cmd_quantize(args: argparse.Namespace) -> None:
+    from .pipeline import quantize_step
+
+    quantize_step("trained", args.checkpoint, args.calibration, args.out)
+    print(f"integer model -> {args.out}")
+
+
+def _cmd_emit(args: argparse.Namespace) -> None:
+    from . import intmodel
+    from .emit_header import emit_xor_header
+
+    emit_xor_header(intmodel.load(args.intmodel), args.out)
+    print(f"header -> {args.out}")
+
+
+def _cmd_textbook(args: argparse.Namespace) -> None:
+    """Regenerate the committed textbook integer model and header (or --check they are current)."""
+    import tempfile
+
+    from . import intmodel
+    from .emit_header import render_xor_header
+    from .pipeline import quantize_step
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh_json = Path(tmp) / "intmodel.json"
+        model = quantize_step("textbook", None, None, fresh_json)
+        fresh = {TEXTBOOK_INTMODEL: fresh_json.read_text(), TEXTBOOK_HEADER: render_xor_header(model)}
+    stale = [p for p, text in fresh.items() if not p.is_file() or p.read_text() != text]
+    if args.check:
+        if stale:
+            raise QmcuError(f"committed textbook files differ from a fresh emission: {', '.join(map(str, stale))}",
+                            "run `qmcu textbook` and commit the result")
+        print("textbook files are current")
+        return
+    from .atomic import write_text
+
+    for path, text in fresh.items():
+        write_text(path, text)
+    intmodel.load(TEXTBOOK_INTMODEL)
+    print(f"wrote {TEXTBOOK_INTMODEL} and {TEXTBOOK_HEADER}")
+
+
+def _cmd_boards(_: argparse.Namespace) -> None:
+    from .boards import load_all
+
+    for b in load_all():
+        print(f"{b.id:14s} {b.kind:8s} {b.cpu or '-':11s} {b.description}")
+
+
+def _cmd_scons(args: argparse.Namespace) -> None:
+    """Pass through to the SCons build (same options): `qmcu scons board=host run`."""
+    scons = Path(sys.executable).with_name("scons")
+    sys.exit(subprocess.call([str(scons), "-C", str(REPO_ROOT), "-Q", *args.rest]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qmcu", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train the float32 XOR model")
+    t.add_argument("--out", type=Path, default=BUILD_DIR / "models" / "trained" / "float.pt")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--epochs", type=int, default=4000)
+    t.add_argument("--lr", type=float, default=0.1)
+    t.add_argument("--max-tries", type=int, default=8)
+    t.set_defaults(func=_cmd_train)
+    q = sub.add_parser("quantize", help="calibrate and quantize a checkpoint into an integer model (JSON)")
+    q.add_argument("--checkpoint", type=Path, default=BUILD_DIR / "models" / "trained" / "float.pt")
+    q.add_argument("--calibration", type=Path, default=None, help=".npy or .csv, N x 2")
+    q.add_argument("--out", type=Path, default=BUILD_DIR / "models" / "trained" / "intmodel.json")
+    q.set_defaults(func=_cmd_quantize)
+    e = sub.add_parser("emit", help="emit weights.hpp from an integer model")
+    e.add_argument("--intmodel", type=Path, default=BUILD_DIR / "models" / "trained" / "intmodel.json")
+    e.add_argument("--out", type=Path, default=BUILD_DIR / "models" / "trained" / "weights.hpp")
+    e.set_defaults(func=_cmd_emit)
+    tb = sub.add_parser("textbook", help="regenerate the committed textbook model files")
+    tb.add_argument("--check", action="store_true", help="only verify they equal a fresh emission")
+    tb.set_defaults(func=_cmd_textbook)
+    sub.add_parser("boards", help="list the boards").set_defaults(func=_cmd_boards)
+    s = sub.add_parser("scons", help="run the SCons build with key=value options and targets")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=_cmd_scons)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except QmcuError as err:
+        print(f"qmcu: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The judge: turns a parsed record stream into a verdict. Runners never judge; this is the only place.
+
+Every output byte is compared with the Python integer reference; the inputs the target used are
+compared with the host's vectors (which proves a FLOAT=1 target quantized them identically).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import reference
+from .intmodel import IntModel
+from .records import RecordStream
+from .vectors import Vectors, positive_min_q
+
+logger = logging.getLogger(__name__)
+
+MAX_LISTED = 20
+
+
+@dataclass
+class Verdict:
+    model: str
+    mode: str
+    unit: str
+    inferences: int
+    correct: int
+    labelled: int
+    outputs: list[list[int]]
+    bit_exact: bool
+    mismatches: int
+    first_mismatches: list[dict[str, object]]
+    counts: list[int]
+    layer_counts: dict[str, int]
+    stack_bytes: int
+    status: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def count_stats(self) -> dict[str, float] | None:
+        if not self.counts or not any(self.counts):
+            return None
+        return {"min": min(self.counts), "median": statistics.median(self.counts), "max": max(self.counts)}
+
+
+def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
+    problems: list[str] = []
+    begin, end = stream.begin, stream.end
+    if begin.model != model.name:
+        problems.append(f"target ran model {begin.model!r}, expected {model.name!r} (stale image?)")
+    if begin.mode != vectors.mode or begin.count != vectors.count:
+        problems.append(f"target ran mode {begin.mode} x{begin.count}, expected {vectors.mode} x{vectors.count}")
+    got_in = np.array([r.inputs for r in stream.results], dtype=np.int64).reshape(-1, model.input_size)
+    got_out = np.array([r.outputs for r in stream.results], dtype=np.int64).reshape(-1, model.output_size)
+    n = min(len(got_in), vectors.count)
+    if n < vectors.count:
+        problems.append(f"only {n} of {vectors.count} results")
+
+    bad_in = np.nonzero((got_in[:n] != vectors.inputs_q[:n]).any(axis=1))[0]
+    if bad_in.size:
+        i = int(bad_in[0])
+        problems.append(f"{bad_in.size} inputs differ from the host's quantization, first at index {i}: "
+                        f"target {got_in[i].tolist()} host {vectors.inputs_q[i].tolist()}")
+
+    expected = reference.forward(model, vectors.inputs_q[:n])
+    bad = np.nonzero((got_out[:n] != expected).any(axis=1))[0]
+    first = [{"index": int(i), "inputs": vectors.inputs_q[i].tolist(), "target": got_out[i].tolist(),
+              "reference": expected[i].tolist()} for i in bad[:MAX_LISTED]]
+    if bad.size:
+        f = first[0]
+        problems.append(f"{bad.size} of {n} outputs differ from the integer reference, first at index {f['index']} "
+                        f"input {f['inputs']}: target {f['target']} reference {f['reference']}")
+
+    labels = vectors.labels
+    threshold = positive_min_q(model)
+    preds = (got_out[: len(labels), 0] >= threshold).astype(np.int64) if len(labels) else np.zeros(0, np.int64)
+    correct = int((preds == labels[: len(preds)]).sum())
+    if len(labels):
+        if correct != len(labels):
+            problems.append(f"accuracy {correct}/{len(labels)} is below {len(labels)}/{len(labels)}")
+        if stream.summary is None:
+            problems.append("no SUM record although the vectors are labelled")
+        elif (stream.summary.correct, stream.summary.total) != (correct, len(labels)):
+            problems.append(f"target says {stream.summary.correct}/{stream.summary.total}, the judge counts "
+                            f"{correct}/{len(labels)}")
+    if end.status != 0:
+        problems.append(f"firmware exit status {end.status}")
+
+    return Verdict(
+        model=begin.model, mode=begin.mode, unit=begin.unit, inferences=n, correct=correct, labelled=len(labels),
+        outputs=got_out[:n].tolist(), bit_exact=not bad.size and n == vectors.count, mismatches=int(bad.size),
+        first_mismatches=first, counts=[r.count for r in stream.results], layer_counts=dict(stream.layers),
+        stack_bytes=end.stack, status=end.status, problems=problems,
+    )

@@ -1,0 +1,113 @@
+"""Command-line options shared by `scons key=value ...` and the `qmcu` CLI, validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .boards import Board, Corner, board_names, load_board
+from .errors import QmcuError
+from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT
+
+MODELS = ("trained", "textbook")
+MODES = ("xor", "exhaustive")
+OPTS = ("O2", "Os", "O3", "O0")
+
+DEFAULTS: dict[str, str] = {
+    "board": "qemu-m4", "model": "trained", "STD": "0", "FLOAT": "0", "mode": "xor", "opt": "O2",
+    "seed": "42", "epochs": "4000", "lr": "0.1", "max_tries": "8", "calibration": "", "timeout": "120",
+}
+HELP: dict[str, str] = {
+    "board": "board id, a file in boards/",
+    "model": "trained (PyTorch, default) or textbook (committed header, no torch needed)",
+    "STD": "1 lets the firmware use the C++ standard library / newlib",
+    "FLOAT": "1 compiles float quantize/dequantize into the firmware (hard-float on FPU cores)",
+    "mode": "xor (4 points + 41x41 grid) or exhaustive (all 65,536 int8 input pairs)",
+    "opt": "compiler optimisation level for the firmware",
+    "seed": "first training seed; later seeds are tried if a ReLU dies",
+    "epochs": "training epochs", "lr": "SGD learning rate", "max_tries": "training seeds to try",
+    "calibration": ".npy/.csv file of N x 2 calibration inputs (default: 9x9 grid + XOR corners)",
+    "timeout": "seconds before a run on QEMU/host is killed",
+}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    board: Board
+    corner: Corner
+    model: str
+    mode: str
+    opt: str
+    seed: int
+    epochs: int
+    lr: float
+    max_tries: int
+    calibration: Path | None
+    timeout: float
+
+    @property
+    def build_dir(self) -> Path:
+        """build/<board>-<corner>[-textbook][-Os]: one folder per configuration, reports next to the image."""
+        suffix = ("" if self.model == "trained" else f"-{self.model}") + ("" if self.opt == "O2" else f"-{self.opt}")
+        return BUILD_DIR / f"{self.board.id}-{self.corner.name}{suffix}"
+
+    @property
+    def model_dir(self) -> Path:
+        if self.model == "textbook":
+            return FIRMWARE_DIR / "models" / "textbook"
+        return BUILD_DIR / "models" / self.model
+
+    @property
+    def artifact_stem(self) -> str:
+        return "app" if self.mode == "xor" else f"app-{self.mode}"
+
+    @property
+    def report_name(self) -> str:
+        return "report.json" if self.mode == "xor" else f"report-{self.mode}.json"
+
+
+def _as(kind: type, key: str, value: str, fix: str) -> int | float:
+    try:
+        return kind(value)
+    except ValueError as err:
+        raise QmcuError(f"{key}={value!r} is not a valid {kind.__name__}", fix) from err
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise QmcuError(f"{key}={value!r} is not valid", f"use one of {', '.join(allowed)}")
+    return value
+
+
+def parse_options(args: dict[str, str]) -> BuildOptions:
+    unknown = sorted(set(args) - set(DEFAULTS))
+    if unknown:
+        raise QmcuError(f"unknown option(s) {', '.join(unknown)}", f"valid options: {', '.join(DEFAULTS)}")
+    a = {**DEFAULTS, **args}
+    if a["board"] not in board_names():
+        raise QmcuError(f"unknown board {a['board']!r}", f"valid boards: {', '.join(board_names())}")
+    board = load_board(a["board"])
+    std, flt = _choice("STD", a["STD"], ("0", "1")), _choice("FLOAT", a["FLOAT"], ("0", "1"))
+    corner = Corner(int(std), int(flt))
+    if not board.supports(corner):
+        raise QmcuError(f"board {board.id} does not list corner STD={std} FLOAT={flt}",
+                        f"use one of {', '.join(c.name for c in board.corners)}")
+    calibration = None
+    if a["calibration"]:
+        calibration = Path(a["calibration"])
+        calibration = calibration if calibration.is_absolute() else REPO_ROOT / calibration
+        if a["model"] == "textbook":
+            raise QmcuError("calibration= does not apply to model=textbook (its header is committed)",
+                            "drop calibration= or use model=trained")
+    opts = BuildOptions(
+        board=board, corner=corner, model=_choice("model", a["model"], MODELS), mode=_choice("mode", a["mode"], MODES),
+        opt=_choice("opt", a["opt"], OPTS),
+        seed=int(_as(int, "seed", a["seed"], "give an integer")),
+        epochs=int(_as(int, "epochs", a["epochs"], "give a positive integer")),
+        lr=float(_as(float, "lr", a["lr"], "give a number such as 0.1")),
+        max_tries=int(_as(int, "max_tries", a["max_tries"], "give a positive integer")),
+        calibration=calibration, timeout=float(_as(float, "timeout", a["timeout"], "give seconds")),
+    )
+    if opts.epochs < 1 or opts.max_tries < 1 or not opts.lr > 0 or not opts.timeout > 0:
+        raise QmcuError("epochs, max_tries, lr and timeout must be positive", "fix the value on the command line")
+    return opts

@@ -1,0 +1,67 @@
+"""The host pipeline steps, each a function from files to a file (SCons and the CLI both call these).
+
+train -> checkpoint (.pt) -> calibrate + quantize -> intmodel.json -> weights.hpp
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .intmodel import IntModel
+
+logger = logging.getLogger(__name__)
+
+
+def inputs_digest(state: dict[str, list], calibration: np.ndarray, extra: dict[str, object]) -> str:
+    """sha256 of everything the integer model is computed from (float weights, calibration set, settings)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"state": state, "extra": extra}, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def train_step(checkpoint: Path, seed: int, epochs: int, lr: float, max_tries: int) -> int:
+    from .train import TrainConfig, check_finite, save_checkpoint, train
+
+    model, used_seed = train(TrainConfig(seed=seed, epochs=epochs, lr=lr, max_tries=max_tries))
+    check_finite(model)
+    save_checkpoint(model, used_seed, checkpoint)
+    return used_seed
+
+
+def quantize_step(source: str, checkpoint: Path | None, calibration_file: Path | None, out: Path) -> IntModel:
+    """Calibrate a float model (trained checkpoint or the textbook weights) and write its integer model."""
+    import torch
+
+    from .calibrate import load_calibration_file, observe_ranges
+    from .quantize import quantize_xor
+    from .train import check_finite, load_checkpoint
+    from .xor_model import calibration_grid, textbook_model
+
+    if source == "textbook":
+        model, seed = textbook_model(), None
+    else:
+        assert checkpoint is not None
+        model, seed = load_checkpoint(checkpoint)
+        check_finite(model)
+    calibration = calibration_grid() if calibration_file is None else load_calibration_file(calibration_file, 2)
+    ranges = observe_ranges(model, calibration)
+    state = {k: v.tolist() for k, v in model.state_dict().items()}
+    provenance: dict[str, object] = {
+        "generator": f"qmcu {__version__}",
+        "source": source,
+        "torch": torch.__version__.split("+")[0],
+        "seed": seed,
+        "calibration": "9x9 grid + 4 XOR corners" if calibration_file is None else calibration_file.name,
+        "inputs_sha256": inputs_digest(state, calibration, {"source": source}),
+    }
+    int_model = quantize_xor(model, ranges, name=f"xor-{source}", provenance=provenance)
+    int_model.save(out)
+    logger.info("wrote %s", out)
+    return int_model

@@ -1,0 +1,97 @@
+"""Reports of one run: report.json, the per-layer CSV, the decision-surface PNG, the console summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import atomic
+from .intmodel import Dense, IntModel
+from .judge import Verdict
+from .vectors import GRID_POINTS
+
+logger = logging.getLogger(__name__)
+
+
+def layer_rows(model: IntModel, verdict: Verdict) -> list[dict[str, Any]]:
+    """name, weight_bytes (weights + biases, or the table), activation_bytes (output), instructions."""
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, Dense):
+            weight_bytes = len(layer.weights) + 4 * len(layer.bias)
+            act = layer.out_features
+        else:
+            weight_bytes, act = len(layer.table), model.output_size
+        rows.append({"name": layer.name, "weight_bytes": weight_bytes, "activation_bytes": act,
+                     "instructions": verdict.layer_counts.get(layer.name)})
+    return rows
+
+
+def write_layers_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["name", "weight_bytes", "activation_bytes", "instructions"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(path, buf.getvalue())
+
+
+def write_surface_png(path: Path, verdict: Verdict, title: str, labelled: int) -> None:
+    """P(XOR=1) over the 41x41 grid, from the int8 outputs the target printed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.array(verdict.outputs[labelled: labelled + GRID_POINTS * GRID_POINTS], dtype=np.float64)
+    prob = ((grid[:, 0] + 128.0) / 256.0).reshape(GRID_POINTS, GRID_POINTS)  # [x0][x1]
+    fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=100)
+    im = ax.imshow(prob.T, origin="lower", extent=(0, 1, 0, 1), vmin=0, vmax=1, cmap="coolwarm")
+    ax.contour(np.linspace(0, 1, GRID_POINTS), np.linspace(0, 1, GRID_POINTS), prob.T, levels=[0.5], colors="k")
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="P(XOR = 1), int8 output / 256")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    atomic.write_text(path, json.dumps(report, indent=1) + "\n")
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The human summary printed after a run; every figure comes from the report (measured)."""
+    unit = report["unit"]
+    out = []
+    if report["total"]:
+        out.append(f"int8 XOR accuracy: {report['correct']}/{report['total']}")
+    exact = "bit-exact" if report["bit_exact"] else "NOT bit-exact"
+    n = report["inferences"]
+    out.append(f"{n - report['mismatches']}/{n} {exact} with the Python integer reference")
+    stats = report.get("per_inference")
+    if stats:
+        out.append(f"{unit} per inference: min {stats['min']} median {stats['median']:g} max {stats['max']}"
+                   f" ({report['counter_source']})")
+        layers = ", ".join(f"{r['name']} {r['instructions']}" for r in report["layers"] if r["instructions"] is not None)
+        if layers:
+            out.append(f"{unit} per layer: {layers}")
+    elif unit == "none":
+        out.append("no instruction or cycle counter on this board")
+    sizes = report.get("sizes")
+    if sizes:
+        out.append(f"image: flash {sizes['image_flash']} B, RAM {sizes['image_ram']} B (stack used "
+                   f"{report['stack_bytes']} B); forward path: flash {sizes['forward_flash']} B, "
+                   f"RAM {sizes['forward_ram']} B")
+    for problem in report["problems"]:
+        out.append(f"FAIL: {problem}")
+    out.append("PASS" if report["passed"] else "FAIL")
+    return out
