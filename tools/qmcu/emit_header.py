@@ -11,11 +11,15 @@ from pathlib import Path
 
 from . import atomic
 from .cpp import banner, float_literal, int_array
-from .intmodel import IntModel
+from .intmodel import Dense, IntModel
 
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "pytorch_quant_xor"
+
+
+def _act_min_note(d: Dense) -> str:
+    return "fused ReLU: the output zero point" if d.activation == "relu" else "int8 min"
 
 
 def _requant_block(prefix: str, layer_name: str, model: IntModel) -> list[str]:
@@ -26,7 +30,7 @@ def _requant_block(prefix: str, layer_name: str, model: IntModel) -> list[str]:
         f"constexpr int32_t {prefix}Multiplier = {d.multiplier};",
         f"constexpr int32_t {prefix}Shift = {d.shift};",
         f"constexpr int32_t {prefix}OutputZeroPoint = {d.output_zero_point};",
-        f"constexpr int32_t {prefix}ActMin = {d.act_min};  // {'fused ReLU: the output zero point' if d.activation == 'relu' else 'int8 min'}",
+        f"constexpr int32_t {prefix}ActMin = {d.act_min};  // {_act_min_note(d)}",
         f"constexpr int32_t {prefix}ActMax = {d.act_max};",
     ]
 
