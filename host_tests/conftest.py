@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from qmcu import intmodel
 from qmcu.paths import FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE, TEXTBOOK_HEADER
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from qmcu.errors import QmcuError
 from qmcu.qmath import (
     affine_asymmetric,

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compile_host
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from conftest import compile_host
 from qmcu import reference
 from qmcu.fixedpoint import multiply_by_quantized_multiplier, requantize, rounding_divide_by_pot
 from qmcu.fixedpoint import saturating_rounding_doubling_high_mul as srdhm

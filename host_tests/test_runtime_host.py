@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import compile_host
 from qmcu import reference
 from qmcu.intmodel import IntModel

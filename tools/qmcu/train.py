@@ -41,7 +41,7 @@ def _train_once(cfg: TrainConfig, seed: int) -> tuple[XORNet, int, float]:
         opt.step()
     with torch.no_grad():
         correct = int(((model(x) > 0.5).float() == y).sum())
-    return model, correct, float(loss)
+    return model, correct, float(loss.detach())
 
 
 def train(cfg: TrainConfig) -> tuple[XORNet, int]:
@@ -63,7 +63,7 @@ def train(cfg: TrainConfig) -> tuple[XORNet, int]:
 def save_checkpoint(model: XORNet, seed: int, path: Path) -> None:
     """A plain state_dict plus metadata, loadable with torch.load(weights_only=True)."""
     blob = {"state_dict": model.state_dict(), "seed": seed, "hidden_size": model.fc1.out_features,
-            "torch": torch.__version__}
+            "torch": str(torch.__version__)}
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(blob, tmp)
