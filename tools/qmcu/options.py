@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .boards import Board, Corner, board_names, load_board
 from .errors import QmcuError
-from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT
+from .paths import BOARDS_DIR, BUILD_DIR, FIRMWARE_DIR, REPO_ROOT
 
 MODELS = ("trained", "textbook")
 MODES = ("xor", "exhaustive")
@@ -50,6 +50,10 @@ class BuildOptions:
         """build/<board>-<corner>[-textbook][-Os]: one folder per configuration, reports next to the image."""
         suffix = ("" if self.model == "trained" else f"-{self.model}") + ("" if self.opt == "O2" else f"-{self.opt}")
         return BUILD_DIR / f"{self.board.id}-{self.corner.name}{suffix}"
+
+    @property
+    def board_file(self) -> Path:
+        return BOARDS_DIR / f"{self.board.id}.json"
 
     @property
     def model_dir(self) -> Path:

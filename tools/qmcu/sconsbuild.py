@@ -4,6 +4,10 @@ SConstruct only calls setup(). Targets are aliases:
   build (default)  train/quantize/emit if needed, compile, check the image
   run              build, then run on the board, judge and write the reports
   size             print the image's flash/RAM figures
+
+Every Python step is one top-level function in STEPS, called through one action whose signature
+is the step name plus its JSON arguments: SCons rebuilds a target exactly when those (or the
+target's sources) change, and a no-op rerun rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -16,170 +20,77 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from SCons.Script import AlwaysBuild, Default, Environment, Exit, Help, Value  # type: ignore[import-untyped]
+from SCons.Action import Action  # type: ignore[import-untyped]
+from SCons.Script import AlwaysBuild, Default, Environment, Exit, Help  # type: ignore[import-untyped]
 
-from . import elfcheck, linker, toolchain
+from . import atomic, elfcheck, linker, toolchain
 from .errors import QmcuError
 from .options import DEFAULTS, HELP, BuildOptions, parse_options
 from .paths import FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE
 
 logger = logging.getLogger(__name__)
 PKG = Path(__file__).resolve().parent
+TARGET_PREFIX = "arm-none-eabi-"
+
+Step = Callable[[list[Path], list[Path], dict[str, Any]], None]
 
 
-def _action(fn: Callable[..., Any], message: str) -> Any:
-    """Wrap a pipeline step as an SCons action: QmcuError -> one clear line and a failed target."""
+def _train(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from .pipeline import train_step
 
-    def run(target: list[Any], source: list[Any], env: Any) -> int:
-        try:
-            fn([Path(str(t)) for t in target], [Path(str(s)) for s in source])
-        except QmcuError as err:
-            print(f"qmcu: error: {err}", file=sys.stderr)
-            return 1
-        return 0
-
-    from SCons.Action import Action  # type: ignore[import-untyped]
-
-    return Action(run, message)
+    train_step(t[0], a["seed"], a["epochs"], a["lr"], a["max_tries"])
 
 
-def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
-    """(intmodel.json, weights.hpp) nodes: committed for the textbook model, built for the trained one."""
-    from . import pipeline
+def _quantize(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from .pipeline import quantize_step
 
-    mdir = opts.model_dir
-    if opts.model == "textbook":
-        return env.File(str(mdir / "intmodel.json")), env.File(str(mdir / "weights.hpp"))
-
-    train_cfg = {"seed": opts.seed, "epochs": opts.epochs, "lr": opts.lr, "max_tries": opts.max_tries}
-    ckpt = env.Command(str(mdir / "float.pt"), [Value(json.dumps(train_cfg, sort_keys=True)),
-                                                str(PKG / "train.py"), str(PKG / "xor_model.py")],
-                       _action(lambda t, s: pipeline.train_step(t[0], opts.seed, opts.epochs, opts.lr, opts.max_tries),
-                               "training the float32 XOR model -> $TARGET"))
-    cal_sources = [str(opts.calibration)] if opts.calibration else []
-    quant_code = [str(PKG / f) for f in ("calibrate.py", "quantize.py", "qmath.py", "intmodel.py", "pipeline.py")]
-    intmodel = env.Command(str(mdir / "intmodel.json"), ckpt + cal_sources + quant_code,
-                           _action(lambda t, s: pipeline.quantize_step("trained", s[0], opts.calibration, t[0]),
-                                   "calibrating and quantizing -> $TARGET"))
-    header = env.Command(str(mdir / "weights.hpp"), intmodel + [str(PKG / "emit_header.py"), str(PKG / "cpp.py")],
-                         _action(lambda t, s: _emit_header(s[0], t[0]), "emitting $TARGET"))
-    return intmodel[0], header[0]
+    quantize_step("trained", s[0], Path(a["calibration"]) if a["calibration"] else None, t[0])
 
 
-def _emit_header(intmodel: Path, out: Path) -> None:
-    from . import intmodel as im
+def _emit_header(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from . import intmodel
     from .emit_header import emit_xor_header
 
-    emit_xor_header(im.load(intmodel), out)
+    emit_xor_header(intmodel.load(s[0]), t[0])
 
 
-def _emit_vectors(intmodel: Path, out: Path, mode: str) -> None:
-    from . import intmodel as im
+def _emit_vectors(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from . import intmodel
     from .vectors import emit_vectors
 
-    emit_vectors(im.load(intmodel), mode, out)
+    emit_vectors(intmodel.load(s[0]), a["mode"], t[0])
 
 
-def _firmware_env(opts: BuildOptions, bdir: Path) -> tuple[Any, list[Path]]:
-    corner, board = opts.corner, opts.board
-    if board.is_target:
-        toolchain.require_tool("arm-none-eabi-g++")
-        flags = toolchain.target_flags(board, corner, f"-{opts.opt}")
-        cxx = "arm-none-eabi-g++"
-    else:
-        toolchain.require_tool("g++")
-        flags = toolchain.host_flags(corner, f"-{opts.opt}")
-        cxx = "g++"
-    env = Environment(ENV={"PATH": os.environ.get("PATH", "")}, CXX=cxx, LINK=cxx, CC=cxx,
-                      CXXFLAGS=list(flags.cxxflags), LINKFLAGS=list(flags.linkflags),
-                      CPPDEFINES=dict(flags.defines), LIBS=list(flags.libs),
-                      CPPPATH=[str(bdir), str(opts.model_dir), str(RUNTIME_INCLUDE), str(FIRMWARE_DIR / "platform"),
-                               str(FIRMWARE_DIR / "app")])
-    if board.is_target:
-        env.Append(CPPDEFINES={"QMCU_COUNTER_UNIT": board.counter_unit})
-    return env, toolchain.platform_sources(board, corner)
+def _linker_script(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    linker.write_linker_script(parse_options(a["options"]).board, t[0])
 
 
-def setup(arguments: dict[str, str]) -> None:
-    Help(_help_text())
-    try:
-        opts = parse_options(dict(arguments))
-        _graph(opts)
-    except QmcuError as err:
-        print(f"qmcu: error: {err}", file=sys.stderr)
-        Exit(2)
+def _check_image(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    opts = parse_options(a["options"])
+    elfcheck.check_fits(opts.board, s[0])
+    checked = elfcheck.check_float_free(s[0], Path(f"{s[0]}.map"), opts.corner, ["qmcu_infer"])
+    atomic.write_text(t[0], json.dumps(checked, indent=1, default=str) + "\n")
 
 
-def _graph(opts: BuildOptions) -> None:
-    bdir = opts.build_dir
-    base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
-    intmodel, header = _model_nodes(base, opts)
-    vectors = base.Command(str(bdir / opts.artifact_stem / "vectors.hpp"),
-                           [intmodel, Value(opts.mode), str(PKG / "vectors.py"), str(PKG / "cpp.py")],
-                           _action(lambda t, s: _emit_vectors(s[0], t[0], opts.mode), "emitting $TARGET"))
-
-    env, platform_sources = _firmware_env(opts, bdir / opts.artifact_stem)
-    objdir = bdir / opts.artifact_stem / "obj"
-    sources = [FIRMWARE_DIR / "app" / "xor_app.cpp", *platform_sources]
-    objects = [env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src)) for src in sources]
-    for obj in objects:
-        env.Depends(obj, [header, vectors])
-    program_path = bdir / (opts.artifact_stem + (".elf" if opts.board.is_target else ""))
-    if opts.board.is_target:
-        ld = base.Command(str(bdir / "link.ld"), [Value(json.dumps(_board_key(opts), sort_keys=True)),
-                                                   str(PKG / "linker.py")],
-                          _action(lambda t, s: linker.write_linker_script(opts.board, t[0]), "writing $TARGET"))
-        env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
-        program = env.Program(str(program_path), objects)
-        env.Depends(program, ld)
-        env.SideEffect(str(program_path) + ".map", program)
-        checked = base.Command(str(program_path) + ".checked", program,
-                               _action(lambda t, s: _check_image(opts, s[0], t[0]),
-                                       "checking $SOURCE: fits the board, float-free/libc-free as the corner demands"))
-    else:
-        program = env.Program(str(program_path), objects)
-        checked = program
-    base.Alias("build", checked)
-    base.Alias("size", base.Command(str(program_path) + ".size", checked,
-                                    _action(lambda t, s: _print_size(opts, Path(str(program[0]))), "size")))
-    AlwaysBuild("size")
-    run = base.Alias("run", [checked, intmodel], _action(lambda t, s: _run(opts, Path(str(program[0])), intmodel),
-                                                         "running on $board"))
-    AlwaysBuild(run)
-    Default("build")
-
-
-def _board_key(opts: BuildOptions) -> dict[str, Any]:
-    b = opts.board
-    return {"flash": [b.flash.origin, b.flash.size] if b.flash else None,
-            "ram": [b.ram.origin, b.ram.size] if b.ram else None}
-
-
-def _check_image(opts: BuildOptions, elf: Path, stamp: Path) -> None:
-    elfcheck.check_fits(opts.board, elf)
-    checked = elfcheck.check_float_free(elf, Path(f"{elf}.map"), opts.corner, ["qmcu_infer"])
-    from . import atomic
-
-    atomic.write_text(stamp, json.dumps(checked, indent=1, default=str) + "\n")
-
-
-def _print_size(opts: BuildOptions, program: Path) -> None:
+def _print_size(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from .runflow import forward_sizes
 
+    opts = parse_options(a["options"])
+    program = Path(a["program"])
     if not opts.board.is_target:
         print("size: the host program has no flash/RAM budget")
         return
-    sizes = {**elfcheck.image_sizes(program, "arm-none-eabi-"), **forward_sizes(program, "arm-none-eabi-")}
+    sizes = {**elfcheck.image_sizes(program, TARGET_PREFIX), **forward_sizes(program, TARGET_PREFIX)}
     print(f"{program.name}: flash {sizes['flash']} B, RAM {sizes['ram']} B; forward path flash "
           f"{sizes['forward_flash']} B, RAM {sizes['forward_ram']} B")
 
 
-def _run(opts: BuildOptions, program: Path, intmodel_node: Any) -> None:
-    from . import intmodel as im
-    from . import report, runflow
+def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from . import intmodel, report, runflow
 
-    model = im.load(Path(str(intmodel_node)))
-    doc = runflow.run(opts, program, model)
+    opts = parse_options(a["options"])
+    program = Path(a["program"])
+    doc = runflow.run(opts, program, intmodel.load(Path(a["intmodel"])))
     for line in doc.get("console", []):
         print(line)
     for line in report.summary_lines(doc):
@@ -189,7 +100,117 @@ def _run(opts: BuildOptions, program: Path, intmodel_node: Any) -> None:
         raise QmcuError(f"run on {opts.board.id} failed", "see the FAIL lines above")
 
 
+STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header": _emit_header,
+                          "emit_vectors": _emit_vectors, "linker_script": _linker_script,
+                          "check_image": _check_image, "size": _print_size, "run": _run}
+
+
+def _run_step(target: list[Any], source: list[Any], env: Any) -> int:
+    try:
+        STEPS[env["QMCU_STEP"]]([Path(str(x)) for x in target], [Path(str(x)) for x in source],
+                                json.loads(env["QMCU_ARGS"]))
+    except QmcuError as err:
+        print(f"qmcu: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+_STEP_ACTION = Action(_run_step, "$QMCU_MESSAGE", varlist=["QMCU_STEP", "QMCU_ARGS"])
+
+
+def _step(env: Any, target: Any, sources: list[Any], step: str, args: dict[str, Any], message: str) -> Any:
+    return env.Command(target, sources, _STEP_ACTION, QMCU_STEP=step, QMCU_ARGS=json.dumps(args, sort_keys=True),
+                       QMCU_MESSAGE=message)
+
+
+def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
+    """(intmodel.json, weights.hpp) nodes: committed for the textbook model, built for the trained one."""
+    mdir = opts.model_dir
+    if opts.model == "textbook":
+        return env.File(str(mdir / "intmodel.json")), env.File(str(mdir / "weights.hpp"))
+    train_args = {"seed": opts.seed, "epochs": opts.epochs, "lr": opts.lr, "max_tries": opts.max_tries}
+    ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "train.py"), str(PKG / "xor_model.py")], "train",
+                 train_args, "training the float32 XOR model -> $TARGET")
+    cal = str(opts.calibration) if opts.calibration else ""
+    quant_code = [str(PKG / f) for f in ("calibrate.py", "quantize.py", "qmath.py", "intmodel.py", "pipeline.py")]
+    intmodel = _step(env, str(mdir / "intmodel.json"), ckpt + ([cal] if cal else []) + quant_code, "quantize",
+                     {"calibration": cal}, "calibrating and quantizing -> $TARGET")
+    header = _step(env, str(mdir / "weights.hpp"), intmodel + [str(PKG / "emit_header.py"), str(PKG / "cpp.py")],
+                   "emit_header", {}, "emitting $TARGET")
+    return intmodel[0], header[0]
+
+
+def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
+    corner, board = opts.corner, opts.board
+    if board.is_target:
+        cxx = toolchain.require_tool(f"{TARGET_PREFIX}g++")
+        flags = toolchain.target_flags(board, corner, f"-{opts.opt}")
+    else:
+        cxx = toolchain.require_tool("g++")
+        flags = toolchain.host_flags(corner, f"-{opts.opt}")
+    env = Environment(ENV={"PATH": os.environ.get("PATH", "")}, CXX=cxx, LINK=cxx, CC=cxx,
+                      CXXFLAGS=list(flags.cxxflags), LINKFLAGS=list(flags.linkflags),
+                      CPPDEFINES=dict(flags.defines), LIBS=list(flags.libs),
+                      CPPPATH=[str(gen_dir), str(opts.model_dir), str(RUNTIME_INCLUDE), str(FIRMWARE_DIR / "platform"),
+                               str(FIRMWARE_DIR / "app")])
+    if board.is_target:
+        env.Append(CPPDEFINES={"QMCU_COUNTER_UNIT": board.counter_unit})
+    return env
+
+
+def setup(arguments: dict[str, str]) -> None:
+    Help(_help_text())
+    try:
+        _graph(parse_options(dict(arguments)), dict(arguments))
+    except QmcuError as err:
+        print(f"qmcu: error: {err}", file=sys.stderr)
+        Exit(2)
+
+
+def _graph(opts: BuildOptions, arguments: dict[str, str]) -> None:
+    bdir = opts.build_dir
+    base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
+    intmodel, header = _model_nodes(base, opts)
+    gen_dir = bdir / "gen" / opts.artifact_stem
+    vectors = _step(base, str(gen_dir / "vectors.hpp"), [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py")],
+                    "emit_vectors", {"mode": opts.mode}, "emitting $TARGET")
+
+    env = _firmware_env(opts, gen_dir)
+    objdir = bdir / "obj" / opts.artifact_stem
+    sources = [FIRMWARE_DIR / "app" / "xor_app.cpp", *toolchain.platform_sources(opts.board, opts.corner)]
+    objects = [env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src)) for src in sources]
+    for obj in objects:
+        env.Depends(obj, [header, vectors])
+    program_path = bdir / (opts.artifact_stem + (".elf" if opts.board.is_target else ""))
+    board_args = {"options": arguments}
+    if opts.board.is_target:
+        ld = _step(base, str(bdir / "link.ld"), [str(PKG / "linker.py"), str(opts.board_file)], "linker_script",
+                   board_args, "writing $TARGET")
+        env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
+        program = env.Program(str(program_path), objects)
+        env.Depends(program, ld)
+        env.SideEffect(str(program_path) + ".map", program)
+        checked = _step(base, str(program_path) + ".checked", program + [str(PKG / "elfcheck.py")], "check_image",
+                        board_args, "checking $SOURCE: fits the board; float-/libc-free as the corner demands")
+    else:
+        program = env.Program(str(program_path), objects)
+        checked = program
+    run_args = {**board_args, "program": str(program_path), "intmodel": str(intmodel)}
+    base.Alias("build", checked)
+    size = _step(base, str(program_path) + ".size-shown", checked, "size", run_args, "size of $SOURCE")
+    base.Alias("size", size)
+    AlwaysBuild(size)
+    run = _step(base, str(bdir / f".{opts.artifact_stem}.run"), [checked, intmodel], "run", run_args,
+                f"running on {opts.board.id} ({opts.corner.name}, {opts.mode})")
+    AlwaysBuild(run)
+    base.Alias("run", run)
+    Default("build")
+
+
 def _help_text() -> str:
     lines = ["qmcu: scons [build|run|size] key=value ...", "", "options:"]
     lines += [f"  {k}={DEFAULTS[k] or '<none>'}  {HELP[k]}" for k in DEFAULTS]
     return "\n".join(lines) + f"\n\nrepo: {REPO_ROOT}\n"
+
+
+__all__ = ["setup", "STEPS"]

@@ -19,7 +19,7 @@ from .cpp import banner, float_literal
 from .errors import QmcuError
 from .intmodel import IntModel
 from .qmath import quantize_value
-from .xor_model import XOR_INPUTS, XOR_LABELS, surface_grid
+from .xor_data import XOR_INPUTS, XOR_LABELS, surface_grid
 
 MODES = ("xor", "exhaustive")
 GRID_POINTS = 41

@@ -1,13 +1,12 @@
-"""The seed's 2-4-1 XOR network, its data, and the textbook weights that solve it exactly."""
+"""The seed's 2-4-1 XOR network and the textbook weights that solve it exactly (needs torch)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-XOR_INPUTS = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=np.float32)
-XOR_LABELS = np.array([0, 1, 1, 0], dtype=np.int64)
+from .xor_data import XOR_INPUTS, XOR_LABELS, calibration_grid, surface_grid
+
 HIDDEN_SIZE = 4
 
 # The exact 2-4-1 ReLU+Sigmoid solution: h = relu(x0+x1), relu(x0+x1-1) (twice each); logit = 2h0-4h1+2h2-4h3-2.
@@ -44,14 +43,4 @@ def textbook_model() -> XORNet:
     return model
 
 
-def calibration_grid(points: int = 9) -> np.ndarray:
-    """The seed's calibration set: a points x points grid on [0,1]^2 plus the four XOR corners."""
-    pts = np.linspace(0.0, 1.0, points)
-    grid = np.array([[x, y] for x in pts for y in pts], dtype=np.float32)
-    return np.concatenate([grid, XOR_INPUTS], axis=0)
-
-
-def surface_grid(points: int = 41) -> np.ndarray:
-    """The decision-surface inputs: points x points over [0,1]^2, row-major (x0 outer)."""
-    pts = np.linspace(0.0, 1.0, points)
-    return np.array([[x, y] for x in pts for y in pts], dtype=np.float32)
+__all__ = ["XORNet", "textbook_model", "XOR_INPUTS", "XOR_LABELS", "calibration_grid", "surface_grid", "TEXTBOOK"]
