@@ -7,7 +7,6 @@ compared with the host's vectors (which proves a FLOAT=1 target quantized them i
 from __future__ import annotations
 
 import logging
-import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,11 +42,6 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return not self.problems
-
-    def count_stats(self) -> dict[str, float] | None:
-        if not self.counts or not any(self.counts):
-            return None
-        return {"min": min(self.counts), "median": statistics.median(self.counts), "max": max(self.counts)}
 
 
 def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
@@ -96,6 +90,7 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
     return Verdict(
         model=begin.model, mode=begin.mode, unit=begin.unit, inferences=n, correct=correct, labelled=len(labels),
         outputs=got_out[:n].tolist(), bit_exact=not bad.size and n == vectors.count, mismatches=int(bad.size),
-        first_mismatches=first, counts=[r.count for r in stream.results], layer_counts=dict(stream.layers),
+        first_mismatches=first, counts=[r.count for r in stream.results],
+        layer_counts=dict(stream.layers) if any(stream.layers.values()) else {},
         stack_bytes=end.stack, status=end.status, problems=problems,
     )

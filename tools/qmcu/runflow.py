@@ -6,6 +6,7 @@ The same flow serves every runner (host program, QEMU semihosting, later UART an
 from __future__ import annotations
 
 import logging
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,14 @@ from .errors import QmcuError
 from .intmodel import IntModel
 from .judge import Verdict, judge
 from .options import BuildOptions
+from .paths import BUILD_DIR
 from .records import ProtocolError, parse_stream
 from .runners.result import RunResult, last_lines
 from .vectors import make_vectors
 
 logger = logging.getLogger(__name__)
 
+TARGET_PREFIX = "arm-none-eabi-"
 FORWARD_CODE = ("qmcu_infer", "qmcu::Q", "qmcu::sat", "qmcu::round", "qmcu::mult", "qmcu::qApply", "qmcu::qrelu")
 FORWARD_DATA = ("pytorch_quant_xor::",)
 FORWARD_STATE = ("fwd::",)
@@ -37,22 +40,60 @@ def forward_sizes(elf: Path, tool_prefix: str) -> dict[str, int]:
     return {"forward_flash": flash, "forward_ram": ram}
 
 
-def execute(opts: BuildOptions, program: Path) -> RunResult:
+def execute(opts: BuildOptions, program: Path) -> tuple[RunResult, list[int] | None]:
+    """Run the program on its board; under QEMU the host-side plugin also counts every qmcu_infer call."""
     board = opts.board
     if board.kind == "host":
         from .runners.host import run_host
 
-        return run_host(program, opts.timeout)
+        return run_host(program, opts.timeout), None
     if board.kind == "qemu":
+        from . import insn_plugin
         from .runners.qemu import run_qemu
 
-        return run_qemu(board, program, opts.timeout)
+        so = insn_plugin.build_plugin(BUILD_DIR / "plugin")
+        entry, rets = insn_plugin.call_window_args(program, "qmcu_infer", TARGET_PREFIX)
+        counts_file = program.with_name(f"{program.stem}.plugin-counts")
+        counts_file.unlink(missing_ok=True)
+        result = run_qemu(board, program, opts.timeout, insn_plugin.plugin_argv(so, entry, rets, counts_file))
+        counts = insn_plugin.read_counts(counts_file)[0] if counts_file.exists() else None
+        return result, counts
     raise QmcuError(f"board {board.id} is real hardware", "flash it with `scons board=<id> flash run` (issue 4)")
+
+
+def merge_counts(verdict: Verdict, plugin: list[int] | None) -> dict[str, Any]:
+    """Instruction figures: the on-target counter where the board has one, else the host plugin.
+
+    Where both exist they must differ by one constant (the counter reads and the call around
+    qmcu_infer); anything else means one of them is wrong, and the run fails.
+    """
+    target = verdict.counts if any(verdict.counts) else None
+    info: dict[str, Any] = {"plugin_per_inference": _stats(plugin) if plugin else None}
+    if target and plugin:
+        if len(plugin) != len(target):
+            verdict.problems.append(f"the plugin saw {len(plugin)} qmcu_infer calls, the target reported {len(target)}")
+        else:
+            offsets = {t - p for t, p in zip(target, plugin, strict=True)}
+            if len(offsets) != 1:
+                verdict.problems.append(f"on-target counter and plugin disagree by varying amounts {sorted(offsets)[:5]}")
+            else:
+                info["counter_minus_plugin"] = offsets.pop()
+    if target:
+        info.update(per_inference=_stats(target), counter_source="on-target counter")
+    elif plugin:
+        info.update(per_inference=_stats(plugin), counter_source="QEMU plugin (qmcu_infer entry to return)")
+    else:
+        info.update(per_inference=None, counter_source=None)
+    return info
+
+
+def _stats(values: list[int]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
     """Run, judge and write the reports next to the program; returns the report dict."""
-    result = execute(opts, program)
+    result, plugin_counts = execute(opts, program)
     try:
         stream = parse_stream(result.output_text)
     except ProtocolError as err:
@@ -63,7 +104,10 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
     if result.exit_code != verdict.status:
         verdict.problems.append(f"process exit code {result.exit_code} differs from the END record's "
                                 f"status {verdict.status}")
+    counts = merge_counts(verdict, plugin_counts)
     doc = build_report(opts, program, model, verdict, result)
+    doc.update(counts)
+    doc["passed"] = verdict.passed
     # The firmware's own human lines; its accuracy line is re-derived by the judge, so not repeated.
     doc["console"] = [ln for ln in stream.text_lines if ln.strip() and not ln.startswith("int8 XOR accuracy")]
     out_dir = program.parent
@@ -79,19 +123,16 @@ def build_report(opts: BuildOptions, program: Path, model: IntModel, verdict: Ve
                  result: RunResult) -> dict[str, Any]:
     sizes = None
     if opts.board.is_target:
-        prefix = "arm-none-eabi-"
-        sizes = {**elfcheck.image_sizes(program, prefix), **forward_sizes(program, prefix)}
+        sizes = {**elfcheck.image_sizes(program, TARGET_PREFIX), **forward_sizes(program, TARGET_PREFIX)}
         sizes = {"image_flash": sizes["flash"], "image_ram": sizes["ram"], "forward_flash": sizes["forward_flash"],
                  "forward_ram": sizes["forward_ram"]}
-    stats = verdict.count_stats()
     return {
         "board": opts.board.id, "corner": opts.corner.name, "std": opts.corner.std, "float": opts.corner.float,
         "model": model.name, "model_sha256": model.digest(), "mode": opts.mode, "opt": opts.opt,
         "correct": verdict.correct, "total": verdict.labelled, "inferences": verdict.inferences,
         "bit_exact": verdict.bit_exact, "mismatches": verdict.mismatches,
         "first_mismatches": verdict.first_mismatches, "outputs": verdict.outputs,
-        "unit": verdict.unit, "counter_source": "on-target counter" if stats else None,
-        "per_inference": stats, "layers": report.layer_rows(model, verdict), "stack_bytes": verdict.stack_bytes,
+        "unit": verdict.unit, "layers": report.layer_rows(model, verdict), "stack_bytes": verdict.stack_bytes,
         "sizes": sizes, "status": verdict.status, "exit_code": result.exit_code,
         "run_wall_s": round(result.wall_s, 3), "problems": verdict.problems, "passed": verdict.passed,
     }
