@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -9,4 +10,5 @@ BOARDS_DIR = REPO_ROOT / "boards"
 FIRMWARE_DIR = REPO_ROOT / "firmware"
 RUNTIME_INCLUDE = FIRMWARE_DIR / "runtime"
 TEXTBOOK_HEADER = FIRMWARE_DIR / "models" / "textbook" / "weights.hpp"
-BUILD_DIR = REPO_ROOT / "build"
+# QMCU_BUILD_DIR moves every generated file elsewhere (tests use it for clean builds).
+BUILD_DIR = Path(os.environ.get("QMCU_BUILD_DIR", REPO_ROOT / "build")).resolve()

@@ -107,6 +107,7 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
     counts = merge_counts(verdict, plugin_counts)
     doc = build_report(opts, program, model, verdict, result)
     doc.update(counts)
+    doc["counts"] = verdict.counts if any(verdict.counts) else plugin_counts
     doc["passed"] = verdict.passed
     # The firmware's own human lines; its accuracy line is re-derived by the judge, so not repeated.
     doc["console"] = [ln for ln in stream.text_lines if ln.strip() and not ln.startswith("int8 XOR accuracy")]
