@@ -81,6 +81,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     if stats:
         out.append(f"{unit} per inference: min {stats['min']} median {stats['median']:g} max {stats['max']}"
                    f" ({report['counter_source']})")
+        if report.get("counter_minus_plugin") is not None:
+            p = report["plugin_per_inference"]
+            out.append(f"  cross-check: QEMU plugin counts min {p['min']} median {p['median']:g} max {p['max']} inside "
+                       f"qmcu_infer, exactly {report['counter_minus_plugin']} fewer for every one of "
+                       f"{report['inferences']} calls")
         layers = ", ".join(f"{r['name']} {r['instructions']}" for r in report["layers"] if r["instructions"] is not None)
         if layers:
             out.append(f"{unit} per layer: {layers}")
@@ -91,6 +96,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         out.append(f"image: flash {sizes['image_flash']} B, RAM {sizes['image_ram']} B (stack used "
                    f"{report['stack_bytes']} B); forward path: flash {sizes['forward_flash']} B, "
                    f"RAM {sizes['forward_ram']} B")
+    for check in report.get("image_checks", []):
+        out.append(f"image check: {check}")
     for problem in report["problems"]:
         out.append(f"FAIL: {problem}")
     out.append("PASS" if report["passed"] else "FAIL")

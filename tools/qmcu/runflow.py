@@ -5,6 +5,7 @@ The same flow serves every runner (host program, QEMU semihosting, later UART an
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 from pathlib import Path
@@ -108,6 +109,8 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
     doc = build_report(opts, program, model, verdict, result)
     doc.update(counts)
     doc["counts"] = verdict.counts if any(verdict.counts) else plugin_counts
+    checked = Path(f"{program}.checked")
+    doc["image_checks"] = json.loads(checked.read_text())["checks"] if checked.is_file() else []
     doc["passed"] = verdict.passed
     # The firmware's own human lines; its accuracy line is re-derived by the judge, so not repeated.
     doc["console"] = [ln for ln in stream.text_lines if ln.strip() and not ln.startswith("int8 XOR accuracy")]
