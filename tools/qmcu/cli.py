@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,13 @@ def _cmd_scons(args: argparse.Namespace) -> None:
     sys.exit(subprocess.call([str(scons), "-C", str(REPO_ROOT), "-Q", *args.rest]))
 
 
+def _cmd_matrix(args: argparse.Namespace) -> None:
+    """The regression matrix through SCons (one graph, -j cells in parallel): `qmcu matrix -j2 boards=host`."""
+    scons = Path(sys.executable).with_name("scons")
+    extra = [*args.options, *(["update_budgets=1"] if args.update_budgets else [])]
+    sys.exit(subprocess.call([str(scons), "-C", str(REPO_ROOT), "-Q", f"-j{args.jobs}", "matrix", *extra]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qmcu", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -102,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--check", action="store_true", help="only verify they equal a fresh emission")
     tb.set_defaults(func=_cmd_textbook)
     sub.add_parser("boards", help="list the boards").set_defaults(func=_cmd_boards)
+    m = sub.add_parser("matrix", help="run the regression matrix (every board x corner x mode)")
+    m.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    m.add_argument("--update-budgets", action="store_true", help="rewrite boards/budgets/ from this run")
+    m.add_argument("options", nargs="*", help="key=value options, e.g. boards=host,qemu-m4 modes=xor")
+    m.set_defaults(func=_cmd_matrix)
     s = sub.add_parser("scons", help="run the SCons build with key=value options and targets")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=_cmd_scons)

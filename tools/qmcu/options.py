@@ -16,6 +16,7 @@ OPTS = ("O2", "Os", "O3", "O0")
 DEFAULTS: dict[str, str] = {
     "board": "qemu-m4", "model": "trained", "STD": "0", "FLOAT": "0", "mode": "xor", "opt": "O2",
     "seed": "42", "epochs": "4000", "lr": "0.1", "max_tries": "8", "calibration": "", "timeout": "120",
+    "boards": "", "modes": "", "update_budgets": "0",
 }
 HELP: dict[str, str] = {
     "board": "board id, a file in boards/",
@@ -28,6 +29,9 @@ HELP: dict[str, str] = {
     "epochs": "training epochs", "lr": "SGD learning rate", "max_tries": "training seeds to try",
     "calibration": ".npy/.csv file of N x 2 calibration inputs (default: 9x9 grid + XOR corners)",
     "timeout": "seconds before a run on QEMU/host is killed",
+    "boards": "matrix only: comma-separated boards (default: all runnable here)",
+    "modes": "matrix only: comma-separated modes (default: xor,exhaustive)",
+    "update_budgets": "matrix only: 1 rewrites boards/budgets/ from this run's figures",
 }
 
 

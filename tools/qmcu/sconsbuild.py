@@ -4,6 +4,7 @@ SConstruct only calls setup(). Targets are aliases:
   build (default)  train/quantize/emit if needed, compile, check the image
   run              build, then run on the board, judge and write the reports
   size             print the image's flash/RAM figures
+  matrix           every runnable board x corner x mode, in parallel with -j, then the matrix reports
 
 Every Python step is one top-level function in STEPS, called through one action whose signature
 is the step name plus its JSON arguments: SCons rebuilds a target exactly when those (or the
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,9 @@ def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
     opts = parse_options(a["options"])
     program = Path(a["program"])
+    if a.get("matrix"):
+        _run_matrix_cell(opts, program, Path(a["intmodel"]))
+        return
     doc = runflow.run(opts, program, intmodel.load(Path(a["intmodel"])))
     for line in doc.get("console", []):
         print(line)
@@ -100,9 +105,24 @@ def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
         raise QmcuError(f"run on {opts.board.id} failed", "see the FAIL lines above")
 
 
-STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header": _emit_header,
-                          "emit_vectors": _emit_vectors, "linker_script": _linker_script,
-                          "check_image": _check_image, "size": _print_size, "run": _run}
+def _run_matrix_cell(opts: BuildOptions, program: Path, intmodel_path: Path) -> None:
+    """A matrix cell records its result (report + status file) instead of failing the build."""
+    from . import intmodel, matrix, runflow
+
+    status = (opts.build_dir / opts.report_name).with_suffix(".status.json")
+    (opts.build_dir / opts.report_name).unlink(missing_ok=True)
+    name = f"{opts.board.id}/{opts.corner.name}/{opts.board.consoles[0]}/{opts.mode}"
+    try:
+        doc = runflow.run(opts, program, intmodel.load(intmodel_path))
+    except QmcuError as err:
+        atomic.write_text(status, json.dumps({"error": str(err)}) + "\n")
+        matrix.cell_finished(name, None, str(err))
+        return
+    atomic.write_text(status, json.dumps({"error": None}) + "\n")
+    tail = "\n".join(doc.get("console", [])[-8:])
+    matrix.cell_finished(name, doc, None, "" if doc["passed"] else tail)
+
+
 
 
 def _run_step(target: list[Any], source: list[Any], env: Any) -> int:
@@ -158,23 +178,35 @@ def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
     return env
 
 
-def setup(arguments: dict[str, str]) -> None:
+def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
     Help(_help_text())
     try:
-        _graph(parse_options(dict(arguments)), dict(arguments))
+        if "matrix" in (targets or []):
+            _matrix_graph(dict(arguments))
+        else:
+            opts = parse_options(dict(arguments))
+            base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
+            nodes = _cell_graph(base, opts, dict(arguments), _model_nodes(base, opts))
+            base.Alias("build", nodes["checked"])
+            base.Alias("size", nodes["size"])
+            base.Alias("run", nodes["run"])
+            Default("build")
     except QmcuError as err:
         print(f"qmcu: error: {err}", file=sys.stderr)
         Exit(2)
 
 
-def _graph(opts: BuildOptions, arguments: dict[str, str]) -> None:
+_LINKER_SCRIPTS: dict[str, Any] = {}
+
+
+def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model: tuple[Any, Any],
+                matrix: bool = False) -> dict[str, Any]:
+    """One configuration: vectors -> objects -> program -> image checks -> run step."""
+    intmodel, header = model
     bdir = opts.build_dir
-    base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
-    intmodel, header = _model_nodes(base, opts)
     gen_dir = bdir / "gen" / opts.artifact_stem
     vectors = _step(base, str(gen_dir / "vectors.hpp"), [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py")],
                     "emit_vectors", {"mode": opts.mode}, "emitting $TARGET")
-
     env = _firmware_env(opts, gen_dir)
     objdir = bdir / "obj" / opts.artifact_stem
     sources = [FIRMWARE_DIR / "app" / "xor_app.cpp", *toolchain.platform_sources(opts.board, opts.corner)]
@@ -184,8 +216,11 @@ def _graph(opts: BuildOptions, arguments: dict[str, str]) -> None:
     program_path = bdir / (opts.artifact_stem + (".elf" if opts.board.is_target else ""))
     board_args = {"options": arguments}
     if opts.board.is_target:
-        ld = _step(base, str(bdir / "link.ld"), [str(PKG / "linker.py"), str(opts.board_file)], "linker_script",
-                   board_args, "writing $TARGET")
+        ld_path = str(bdir / "link.ld")
+        if ld_path not in _LINKER_SCRIPTS:  # one per build folder, shared by the modes built there
+            _LINKER_SCRIPTS[ld_path] = _step(base, ld_path, [str(PKG / "linker.py"), str(opts.board_file)],
+                                             "linker_script", {"options": {"board": opts.board.id}}, "writing $TARGET")
+        ld = _LINKER_SCRIPTS[ld_path]
         env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
         program = env.Program(str(program_path), objects)
         env.Depends(program, ld)
@@ -193,24 +228,49 @@ def _graph(opts: BuildOptions, arguments: dict[str, str]) -> None:
         checked = _step(base, str(program_path) + ".checked", program + [str(PKG / "elfcheck.py")], "check_image",
                         board_args, "checking $SOURCE: fits the board; float-/libc-free as the corner demands")
     else:
-        program = env.Program(str(program_path), objects)
-        checked = program
-    run_args = {**board_args, "program": str(program_path), "intmodel": str(intmodel)}
-    base.Alias("build", checked)
+        checked = env.Program(str(program_path), objects)
+    run_args = {**board_args, "program": str(program_path), "intmodel": str(intmodel), "matrix": matrix}
     size = _step(base, str(program_path) + ".size-shown", checked, "size", run_args, "size of $SOURCE")
-    base.Alias("size", size)
     AlwaysBuild(size)
-    run = _step(base, str(bdir / f".{opts.artifact_stem}.run"), [checked, intmodel], "run", run_args,
-                f"running on {opts.board.id} ({opts.corner.name}, {opts.mode})")
+    message = "" if matrix else f"running on {opts.board.id} ({opts.corner.name}, {opts.mode})"
+    run = _step(base, str(bdir / f".{opts.artifact_stem}.run"), [checked, intmodel], "run", run_args, message)
     AlwaysBuild(run)
-    base.Alias("run", run)
-    Default("build")
+    return {"checked": checked, "size": size, "run": run}
+
+
+def _matrix_graph(arguments: dict[str, str]) -> None:
+    """Every runnable cell in one graph (scons -j runs them in parallel), then one aggregate step."""
+    from . import matrix, matrix_report
+
+    arguments = {"model": "textbook", **arguments}
+    cells, skipped = matrix.enumerate_cells(arguments)
+    matrix_report.clear_outputs()
+    matrix.start_progress(len(cells))
+    base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
+    model = _model_nodes(base, cells[0].opts)
+    runs = [_cell_graph(base, cell.opts, cell.arguments, model, matrix=True)["run"] for cell in cells]
+    agg = _step(base, str(matrix.matrix_dir() / ".aggregate"), runs, "matrix",
+                {"arguments": arguments, "t0": time.time()}, "")
+    AlwaysBuild(agg)
+    base.Alias("matrix", agg)
+
+
+def _matrix_finish(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from . import matrix, matrix_report
+
+    cells, skipped = matrix.enumerate_cells(a["arguments"])
+    matrix_report.finish(cells, skipped, time.time() - a["t0"], a["arguments"].get("update_budgets") == "1")
 
 
 def _help_text() -> str:
-    lines = ["qmcu: scons [build|run|size] key=value ...", "", "options:"]
+    lines = ["qmcu: scons [build|run|size|matrix] key=value ...", "", "options:"]
     lines += [f"  {k}={DEFAULTS[k] or '<none>'}  {HELP[k]}" for k in DEFAULTS]
     return "\n".join(lines) + f"\n\nrepo: {REPO_ROOT}\n"
 
+
+STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header": _emit_header,
+                          "emit_vectors": _emit_vectors, "linker_script": _linker_script,
+                          "check_image": _check_image, "size": _print_size, "run": _run,
+                          "matrix": _matrix_finish}
 
 __all__ = ["setup", "STEPS"]
