@@ -1,4 +1,4 @@
-"""Range observation over a calibration set, and the per-tensor affine parameters it implies."""
+"""Calibration sets: validation and loading (the ranges are observed in sequential.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .errors import QmcuError
-from .qmath import affine_asymmetric
-from .xor_model import XORNet
 
 logger = logging.getLogger(__name__)
-
-Ranges = dict[str, tuple[float, float]]
 
 
 def check_calibration_set(data: np.ndarray, width: int, source: str = "calibration set") -> np.ndarray:
@@ -44,19 +39,3 @@ def load_calibration_file(path: Path, width: int) -> np.ndarray:
     if data.ndim == 1 and data.size == 0:
         data = data.reshape(0, width)
     return check_calibration_set(data, width, f"calibration file {path}")
-
-
-def observe_ranges(model: XORNet, calibration: np.ndarray) -> Ranges:
-    """min/max of every traced tensor of the float model over the calibration set."""
-    x = torch.from_numpy(check_calibration_set(calibration, model.fc1.in_features))
-    with torch.no_grad():
-        traced = model.trace(x)
-    ranges = {name: (float(t.min()), float(t.max())) for name, t in traced.items()}
-    for name, (lo, hi) in ranges.items():
-        logger.debug("range %-8s [%.6f, %.6f]", name, lo, hi)
-    return ranges
-
-
-def activation_params(ranges: Ranges) -> dict[str, tuple[float, int]]:
-    """(scale, zero_point) of the quantized tensors: input, hidden (post-ReLU) and logit."""
-    return {name: affine_asymmetric(*ranges[name]) for name in ("input", "hidden", "logit")}

@@ -14,7 +14,7 @@ import numpy as np
 from . import reference
 from .intmodel import IntModel
 from .records import RecordStream
-from .vectors import Vectors, positive_min_q
+from .vectors import Vectors, predictions
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,9 @@ class Verdict:
     unit: str
     inferences: int
     correct: int
+    reference_correct: int
     labelled: int
+    predictions: list[int]
     outputs: list[list[int]]
     bit_exact: bool
     mismatches: int
@@ -44,7 +46,7 @@ class Verdict:
         return not self.problems
 
 
-def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
+def judge(stream: RecordStream, model: IntModel, vectors: Vectors, require_all_correct: bool = True) -> Verdict:
     problems: list[str] = []
     begin, end = stream.begin, stream.end
     if begin.model != model.name:
@@ -73,11 +75,12 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
                         f"input {f['inputs']}: target {f['target']} reference {f['reference']}")
 
     labels = vectors.labels
-    threshold = positive_min_q(model)
-    preds = (got_out[: len(labels), 0] >= threshold).astype(np.int64) if len(labels) else np.zeros(0, np.int64)
+    preds = predictions(model, got_out[: len(labels)]) if len(labels) else np.zeros(0, np.int64)
     correct = int((preds == labels[: len(preds)]).sum())
+    ref_preds = predictions(model, expected[: len(labels)]) if len(labels) else np.zeros(0, np.int64)
+    reference_correct = int((ref_preds == labels[: len(ref_preds)]).sum())
     if len(labels):
-        if correct != len(labels):
+        if require_all_correct and correct != len(labels):
             problems.append(f"accuracy {correct}/{len(labels)} is below {len(labels)}/{len(labels)}")
         if stream.summary is None:
             problems.append("no SUM record although the vectors are labelled")
@@ -88,7 +91,8 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
         problems.append(f"firmware exit status {end.status}")
 
     return Verdict(
-        model=begin.model, mode=begin.mode, unit=begin.unit, inferences=n, correct=correct, labelled=len(labels),
+        model=begin.model, mode=begin.mode, unit=begin.unit, inferences=n, correct=correct,
+        reference_correct=reference_correct, labelled=len(labels), predictions=preds.tolist(),
         outputs=got_out[:n].tolist(), bit_exact=not bad.size and n == vectors.count, mismatches=int(bad.size),
         first_mismatches=first, counts=[r.count for r in stream.results],
         layer_counts=dict(stream.layers) if any(stream.layers.values()) else {},

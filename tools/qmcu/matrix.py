@@ -19,13 +19,13 @@ from typing import Any
 from . import atomic
 from .boards import Board, board_names, load_all
 from .errors import QmcuError
+from .examples import EXAMPLES
 from .options import BuildOptions, parse_options
 from .paths import BOARDS_DIR, BUILD_DIR
 
 logger = logging.getLogger(__name__)
 
 RUNNABLE_KINDS = ("host", "qemu")
-MODES = ("xor", "exhaustive")
 # QMCU_BUDGETS_DIR points the matrix at another budgets folder (tests use it).
 BUDGETS_DIR = Path(os.environ.get("QMCU_BUDGETS_DIR", BOARDS_DIR / "budgets"))
 BUDGET_FIGURES = ("instructions_min", "instructions_median", "instructions_max", "forward_flash", "forward_ram",
@@ -76,7 +76,8 @@ def _selected_boards(spec: str) -> list[Board]:
 def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped]]:
     """All cells the matrix runs here, and the ones it cannot run (with the reason)."""
     base = {"model": "textbook", **{k: v for k, v in arguments.items() if k not in ("board", "STD", "FLOAT", "mode", "boards")}}
-    modes = [m for m in arguments.get("modes", "").split(",") if m] or list(MODES)
+    model = {"model": "textbook", **arguments}["model"]
+    modes = [m for m in arguments.get("modes", "").split(",") if m] or list(EXAMPLES[model].modes)
     cells: list[Cell] = []
     skipped: list[Skipped] = []
     for board in _selected_boards(arguments.get("boards", "")):
@@ -140,7 +141,7 @@ def load_cell_report(cell: Cell) -> dict[str, Any]:
 def cross_cell_identity(cells: list[Cell], docs: dict[str, dict[str, Any]]) -> list[str]:
     """Every cell of a mode must print the same int8 outputs; name the first differing input and cells."""
     problems = []
-    for mode in MODES:
+    for mode in sorted({c.opts.mode for c in cells}):
         ref_cell = None
         for cell in cells:
             doc = docs[cell.name]

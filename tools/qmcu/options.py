@@ -7,23 +7,22 @@ from pathlib import Path
 
 from .boards import Board, Corner, board_names, load_board
 from .errors import QmcuError
-from .paths import BOARDS_DIR, BUILD_DIR, FIRMWARE_DIR, REPO_ROOT
+from .examples import EXAMPLES, Example
+from .paths import BOARDS_DIR, BUILD_DIR, REPO_ROOT
 
-MODELS = ("trained", "textbook")
-MODES = ("xor", "exhaustive")
 OPTS = ("O2", "Os", "O3", "O0")
 
 DEFAULTS: dict[str, str] = {
-    "board": "qemu-m4", "model": "trained", "STD": "0", "FLOAT": "0", "mode": "xor", "opt": "O2",
+    "board": "qemu-m4", "model": "trained", "STD": "0", "FLOAT": "0", "mode": "", "opt": "O2",
     "seed": "42", "epochs": "4000", "lr": "0.1", "max_tries": "8", "calibration": "", "timeout": "120",
     "boards": "", "modes": "", "update_budgets": "0",
 }
 HELP: dict[str, str] = {
     "board": "board id, a file in boards/",
-    "model": "trained (PyTorch, default) or textbook (committed header, no torch needed)",
+    "model": "trained (XOR, PyTorch), textbook (committed XOR header, no torch) or digits (64-32-10 MLP)",
     "STD": "1 lets the firmware use the C++ standard library / newlib",
     "FLOAT": "1 compiles float quantize/dequantize into the firmware (hard-float on FPU cores)",
-    "mode": "xor (4 points + 41x41 grid) or exhaustive (all 65,536 int8 input pairs)",
+    "mode": "XOR: xor (4 points + 41x41 grid) or exhaustive (65,536 int8 pairs); digits: test (held-out split)",
     "opt": "compiler optimisation level for the firmware",
     "seed": "first training seed; later seeds are tried if a ReLU dies",
     "epochs": "training epochs", "lr": "SGD learning rate", "max_tries": "training seeds to try",
@@ -56,22 +55,25 @@ class BuildOptions:
         return BUILD_DIR / f"{self.board.id}-{self.corner.name}{suffix}"
 
     @property
+    def example(self) -> Example:
+        return EXAMPLES[self.model]
+
+    @property
     def board_file(self) -> Path:
         return BOARDS_DIR / f"{self.board.id}.json"
 
     @property
     def model_dir(self) -> Path:
-        if self.model == "textbook":
-            return FIRMWARE_DIR / "models" / "textbook"
-        return BUILD_DIR / "models" / self.model
+        committed = self.example.committed
+        return committed if committed is not None else BUILD_DIR / "models" / self.model
 
     @property
     def artifact_stem(self) -> str:
-        return "app" if self.mode == "xor" else f"app-{self.mode}"
+        return "app" if self.mode == self.example.modes[0] else f"app-{self.mode}"
 
     @property
     def report_name(self) -> str:
-        return "report.json" if self.mode == "xor" else f"report-{self.mode}.json"
+        return "report.json" if self.mode == self.example.modes[0] else f"report-{self.mode}.json"
 
 
 def _as(kind: type, key: str, value: str, fix: str) -> int | float:
@@ -104,11 +106,13 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
     if a["calibration"]:
         calibration = Path(a["calibration"])
         calibration = calibration if calibration.is_absolute() else REPO_ROOT / calibration
-        if a["model"] == "textbook":
-            raise QmcuError("calibration= does not apply to model=textbook (its header is committed)",
+        if a["model"] != "trained":
+            raise QmcuError(f"calibration= applies only to model=trained, not model={a['model']}",
                             "drop calibration= or use model=trained")
+    model = _choice("model", a["model"], tuple(EXAMPLES))
+    modes = EXAMPLES[model].modes
     opts = BuildOptions(
-        board=board, corner=corner, model=_choice("model", a["model"], MODELS), mode=_choice("mode", a["mode"], MODES),
+        board=board, corner=corner, model=model, mode=_choice("mode", a["mode"] or modes[0], modes),
         opt=_choice("opt", a["opt"], OPTS),
         seed=int(_as(int, "seed", a["seed"], "give an integer")),
         epochs=int(_as(int, "epochs", a["epochs"], "give a positive integer")),

@@ -26,6 +26,49 @@ def inputs_digest(state: dict[str, list], calibration: np.ndarray, extra: dict[s
     return h.hexdigest()
 
 
+def train_digits_step(checkpoint: Path, seed: int) -> None:
+    """Train the digits MLP and save its state_dict (loaded back with weights_only=True)."""
+    import torch
+
+    from . import digits
+
+    model = digits.train(digits.load_data(), seed=seed)
+    tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "seed": seed}, tmp)
+    tmp.replace(checkpoint)
+
+
+def quantize_digits_step(checkpoint: Path, out: Path) -> IntModel:
+    """Calibrate on the training split; record float accuracy and the fake-quant cross-check with the model."""
+    import torch
+
+    from . import digits
+    from .errors import QmcuError
+    from .fakequant import compare_with_fake_quant
+    from .sequential import quantize_sequential
+
+    model = digits.make_model()
+    try:
+        blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(blob["state_dict"])
+    except Exception as err:
+        raise QmcuError(f"checkpoint {checkpoint} is corrupt or not a digits checkpoint ({type(err).__name__})",
+                        "delete it and rebuild (scons model=digits retrains)") from err
+    data = digits.load_data()
+    state = {k: v.tolist() for k, v in model.state_dict().items()}
+    provenance: dict[str, object] = {
+        "generator": f"qmcu {__version__}", "source": "digits", "torch": torch.__version__.split("+")[0],
+        "seed": blob.get("seed"), "calibration": f"digits training split ({len(data.x_train)} images)",
+        "inputs_sha256": inputs_digest(state, data.x_train, {"source": "digits"}),
+        "float_test_accuracy": digits.float_accuracy(model, data),
+    }
+    int_model = quantize_sequential(model, data.x_train, name="digits", provenance=provenance)
+    int_model.provenance["fake_quant"] = compare_with_fake_quant(model, int_model, data.x_test)
+    int_model.save(out)
+    return int_model
+
+
 def train_step(checkpoint: Path, seed: int, epochs: int, lr: float, max_tries: int) -> int:
     from .train import TrainConfig, check_finite, save_checkpoint, train
 
@@ -39,8 +82,8 @@ def quantize_step(source: str, checkpoint: Path | None, calibration_file: Path |
     """Calibrate a float model (trained checkpoint or the textbook weights) and write its integer model."""
     import torch
 
-    from .calibrate import load_calibration_file, observe_ranges
-    from .quantize import quantize_xor
+    from .calibrate import load_calibration_file
+    from .sequential import quantize_sequential
     from .train import check_finite, load_checkpoint
     from .xor_model import calibration_grid, textbook_model
 
@@ -51,7 +94,6 @@ def quantize_step(source: str, checkpoint: Path | None, calibration_file: Path |
         model, seed = load_checkpoint(checkpoint)
         check_finite(model)
     calibration = calibration_grid() if calibration_file is None else load_calibration_file(calibration_file, 2)
-    ranges = observe_ranges(model, calibration)
     state = {k: v.tolist() for k, v in model.state_dict().items()}
     provenance: dict[str, object] = {
         "generator": f"qmcu {__version__}",
@@ -61,7 +103,7 @@ def quantize_step(source: str, checkpoint: Path | None, calibration_file: Path |
         "calibration": "9x9 grid + 4 XOR corners" if calibration_file is None else calibration_file.name,
         "inputs_sha256": inputs_digest(state, calibration, {"source": source}),
     }
-    int_model = quantize_xor(model, ranges, name=f"xor-{source}", provenance=provenance)
+    int_model = quantize_sequential(model, calibration, name=f"xor-{source}", provenance=provenance)
     int_model.save(out)
     logger.info("wrote %s", out)
     return int_model

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
 PREFIX = "QM "
-MODES = ("xor", "grid", "exhaustive")
+MODES = ("xor", "grid", "exhaustive", "test")
 UNITS = ("instructions", "cycles", "none")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 

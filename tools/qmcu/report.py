@@ -64,6 +64,36 @@ def write_surface_png(path: Path, verdict: Verdict, title: str, labelled: int) -
     atomic.write_bytes(path, buf.getvalue())
 
 
+def write_confusion_png(path: Path, labels: np.ndarray, predictions: list[int], title: str) -> None:
+    """Confusion matrix of the target's predictions (rows: true class, columns: predicted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = int(max(labels.max(), max(predictions)) + 1)
+    cm = np.zeros((n, n), dtype=np.int64)
+    for t, p in zip(labels, predictions, strict=True):
+        cm[int(t), int(p)] += 1
+    fig, ax = plt.subplots(figsize=(5.6, 4.8), dpi=100)
+    im = ax.imshow(cm, cmap="Blues")
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("predicted (int8 arg-max on the target)")
+    ax.set_ylabel("true digit")
+    ax.set_title(f"{title}\n{int(np.trace(cm))}/{int(cm.sum())} correct", fontsize=9)
+    fig.colorbar(im, ax=ax)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    atomic.write_bytes(path, buf.getvalue())
+
+
 def write_json(path: Path, report: dict[str, Any]) -> None:
     atomic.write_text(path, json.dumps(report, indent=1) + "\n")
 
@@ -72,7 +102,18 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     """The human summary printed after a run; every figure comes from the report (measured)."""
     unit = report["unit"]
     out = []
-    if report["total"]:
+    if report.get("float_accuracy") is not None:
+        t = report["total"]
+        out.append(f"float accuracy (PyTorch, host): {report['float_accuracy'] * 100:.2f} %")
+        out.append(f"int8 accuracy (Python integer reference): {report['reference_correct']}/{t} "
+                   f"({report['reference_correct'] / t * 100:.2f} %)")
+        out.append(f"int8 accuracy on the target: {report['correct']}/{t} ({report['correct'] / t * 100:.2f} %)")
+        fq = report.get("fake_quant")
+        if fq:
+            hist = ", ".join(f"{k}: {v}" for k, v in fq["histogram"].items())
+            out.append(f"PyTorch fake-quant vs int8, per layer, {fq['elements']} elements: difference histogram {{{hist}}} "
+                       f"({'within' if fq['within_1_lsb'] else 'NOT within'} +-1 LSB)")
+    elif report["total"]:
         out.append(f"int8 XOR accuracy: {report['correct']}/{report['total']}")
     exact = "bit-exact" if report["bit_exact"] else "NOT bit-exact"
     n = report["inferences"]

@@ -24,9 +24,13 @@ from .vectors import make_vectors
 logger = logging.getLogger(__name__)
 
 TARGET_PREFIX = "arm-none-eabi-"
-FORWARD_CODE = ("qmcu_infer", "qmcu::Q", "qmcu::sat", "qmcu::round", "qmcu::mult", "qmcu::qApply", "qmcu::qrelu")
-FORWARD_DATA = ("pytorch_quant_xor::",)
-FORWARD_STATE = ("fwd::",)
+# The forward path in the ELF, by demangled symbol name: the kernels, the generated model code and
+# constants (pytorch_quant_xor:: for the seed's XOR header, qmcu_model:: for generated models),
+# and the state the apps keep for it (fwd:: in the XOR app, g_layers and buffers in qmcu_model::).
+FORWARD_CODE = ("qmcu_infer", "qmcu::Q", "qmcu::sat", "qmcu::round", "qmcu::mult", "qmcu::qApply", "qmcu::qrelu",
+                "qmcu_model::forward")
+FORWARD_DATA = ("pytorch_quant_xor::", "qmcu_model::k")
+FORWARD_STATE = ("fwd::", "qmcu_model::g_", "qmcu_model::forward")
 
 
 def forward_sizes(elf: Path, tool_prefix: str) -> dict[str, int]:
@@ -34,9 +38,9 @@ def forward_sizes(elf: Path, tool_prefix: str) -> dict[str, int]:
     flash = ram = 0
     for name, size, kind in elfcheck.symbol_sizes(elf, tool_prefix):
         k = kind.lower()
-        if k == "t" and name.startswith(FORWARD_CODE) or k == "r" and name.startswith(FORWARD_DATA):
+        if k in ("t", "w") and name.startswith(FORWARD_CODE) or k == "r" and name.startswith(FORWARD_DATA):
             flash += size
-        elif k in ("b", "d") and name.startswith(FORWARD_STATE):
+        elif k in ("b", "d", "v") and name.startswith(FORWARD_STATE):
             ram += size
     return {"forward_flash": flash, "forward_ram": ram}
 
@@ -101,7 +105,7 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
         raise QmcuError(f"the result stream from {opts.board.id} is incomplete or damaged: {err}; "
                         f"exit code {result.exit_code}; last lines: {last_lines(result.output_text)}",
                         "fix the firmware fault shown above, or raise timeout=") from err
-    verdict = judge(stream, model, make_vectors(model, opts.mode))
+    verdict = judge(stream, model, make_vectors(model, opts.mode), opts.example.require_all_correct)
     if result.exit_code != verdict.status:
         verdict.problems.append(f"process exit code {result.exit_code} differs from the END record's "
                                 f"status {verdict.status}")
@@ -113,13 +117,18 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
     doc["image_checks"] = json.loads(checked.read_text())["checks"] if checked.is_file() else []
     doc["passed"] = verdict.passed
     # The firmware's own human lines; its accuracy line is re-derived by the judge, so not repeated.
-    doc["console"] = [ln for ln in stream.text_lines if ln.strip() and not ln.startswith("int8 XOR accuracy")]
+    doc["console"] = [ln for ln in stream.text_lines if ln.strip() and not ln.startswith("int8 ")]
     out_dir = program.parent
     report.write_json(out_dir / opts.report_name, doc)
-    if opts.mode == "xor":
+    if opts.mode == opts.example.modes[0]:
         report.write_layers_csv(out_dir / "layers.csv", doc["layers"])
+    if opts.mode == "xor":
         title = f"decision surface computed on the target: {opts.board.id} {opts.corner.name}, {model.name}"
         report.write_surface_png(out_dir / "surface.png", verdict, title, verdict.labelled)
+    if opts.mode == "test":
+        title = f"{model.name} on the target ({opts.board.id} {opts.corner.name}): held-out split"
+        make_vectors_labels = make_vectors(model, opts.mode).labels
+        report.write_confusion_png(out_dir / "confusion.png", make_vectors_labels, verdict.predictions, title)
     return doc
 
 
@@ -134,6 +143,8 @@ def build_report(opts: BuildOptions, program: Path, model: IntModel, verdict: Ve
         "board": opts.board.id, "corner": opts.corner.name, "std": opts.corner.std, "float": opts.corner.float,
         "model": model.name, "model_sha256": model.digest(), "mode": opts.mode, "opt": opts.opt,
         "correct": verdict.correct, "total": verdict.labelled, "inferences": verdict.inferences,
+        "reference_correct": verdict.reference_correct,
+        "float_accuracy": model.provenance.get("float_test_accuracy"), "fake_quant": model.provenance.get("fake_quant"),
         "bit_exact": verdict.bit_exact, "mismatches": verdict.mismatches,
         "first_mismatches": verdict.first_mismatches, "outputs": verdict.outputs,
         "unit": verdict.unit, "layers": report.layer_rows(model, verdict), "stack_bytes": verdict.stack_bytes,

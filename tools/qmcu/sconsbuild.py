@@ -51,9 +51,28 @@ def _quantize(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
 def _emit_header(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from . import intmodel
-    from .emit_header import emit_xor_header
 
-    emit_xor_header(intmodel.load(s[0]), t[0])
+    model = intmodel.load(s[0])
+    if a.get("kind") == "model":
+        from .emit_model import emit_model_header
+
+        emit_model_header(model, t[0])
+    else:
+        from .emit_header import emit_xor_header
+
+        emit_xor_header(model, t[0])
+
+
+def _train_digits(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from .pipeline import train_digits_step
+
+    train_digits_step(t[0], a["seed"])
+
+
+def _quantize_digits(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from .pipeline import quantize_digits_step
+
+    quantize_digits_step(s[0], t[0])
 
 
 def _emit_vectors(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
@@ -146,13 +165,23 @@ def _step(env: Any, target: Any, sources: list[Any], step: str, args: dict[str, 
 def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
     """(intmodel.json, weights.hpp) nodes: committed for the textbook model, built for the trained one."""
     mdir = opts.model_dir
-    if opts.model == "textbook":
-        return env.File(str(mdir / "intmodel.json")), env.File(str(mdir / "weights.hpp"))
+    example = opts.example
+    if example.committed is not None:
+        return env.File(str(mdir / "intmodel.json")), env.File(str(mdir / example.header))
+    if example.trainer == "digits":
+        ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "digits.py")], "train_digits", {"seed": opts.seed},
+                     "training the float32 digits MLP -> $TARGET")
+        code = [str(PKG / f) for f in ("sequential.py", "fakequant.py", "qmath.py", "intmodel.py", "pipeline.py")]
+        intmodel = _step(env, str(mdir / "intmodel.json"), ckpt + code, "quantize_digits", {},
+                         "calibrating on the training split, quantizing, fake-quant cross-check -> $TARGET")
+        header = _step(env, str(mdir / example.header), intmodel + [str(PKG / "emit_model.py"), str(PKG / "cpp.py")],
+                       "emit_header", {"kind": "model"}, "emitting $TARGET")
+        return intmodel[0], header[0]
     train_args = {"seed": opts.seed, "epochs": opts.epochs, "lr": opts.lr, "max_tries": opts.max_tries}
     ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "train.py"), str(PKG / "xor_model.py")], "train",
                  train_args, "training the float32 XOR model -> $TARGET")
     cal = str(opts.calibration) if opts.calibration else ""
-    quant_code = [str(PKG / f) for f in ("calibrate.py", "quantize.py", "qmath.py", "intmodel.py", "pipeline.py")]
+    quant_code = [str(PKG / f) for f in ("calibrate.py", "sequential.py", "qmath.py", "intmodel.py", "pipeline.py")]
     intmodel = _step(env, str(mdir / "intmodel.json"), ckpt + ([cal] if cal else []) + quant_code, "quantize",
                      {"calibration": cal}, "calibrating and quantizing -> $TARGET")
     header = _step(env, str(mdir / "weights.hpp"), intmodel + [str(PKG / "emit_header.py"), str(PKG / "cpp.py")],
@@ -209,7 +238,7 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
                     "emit_vectors", {"mode": opts.mode}, "emitting $TARGET")
     env = _firmware_env(opts, gen_dir)
     objdir = bdir / "obj" / opts.artifact_stem
-    sources = [FIRMWARE_DIR / "app" / "xor_app.cpp", *toolchain.platform_sources(opts.board, opts.corner)]
+    sources = [FIRMWARE_DIR / "app" / opts.example.app, *toolchain.platform_sources(opts.board, opts.corner)]
     objects = [env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src)) for src in sources]
     for obj in objects:
         env.Depends(obj, [header, vectors])
@@ -269,6 +298,7 @@ def _help_text() -> str:
 
 
 STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header": _emit_header,
+                          "train_digits": _train_digits, "quantize_digits": _quantize_digits,
                           "emit_vectors": _emit_vectors, "linker_script": _linker_script,
                           "check_image": _check_image, "size": _print_size, "run": _run,
                           "matrix": _matrix_finish}

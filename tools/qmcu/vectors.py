@@ -3,6 +3,7 @@
 Modes:
   xor         the four XOR points (labelled) followed by the 41x41 decision-surface grid
   exhaustive  all 65,536 int8 input pairs, generated on the target by two loops (no table)
+  test        a data set's whole held-out split (digits), labelled
 Inputs are quantized here, on the host; FLOAT=1 builds also get the float values and quantize
 on the target, and the judge checks both agree.
 """
@@ -21,7 +22,7 @@ from .intmodel import IntModel
 from .qmath import quantize_value
 from .xor_data import XOR_INPUTS, XOR_LABELS, surface_grid
 
-MODES = ("xor", "exhaustive")
+MODES = ("xor", "exhaustive", "test")
 GRID_POINTS = 41
 
 
@@ -48,10 +49,26 @@ def make_vectors(model: IntModel, mode: str) -> Vectors:
         raise QmcuError(f"unknown mode {mode!r}", f"use one of {', '.join(MODES)}")
     if mode == "exhaustive":
         return Vectors(mode, exhaustive_inputs(), None, np.zeros(0, dtype=np.int64))
+    if mode == "test":
+        from .digits import load_data
+
+        data = load_data()
+        return Vectors(mode, quantize_rows(model, data.x_test), data.x_test, data.y_test.copy())
     floats = np.concatenate([XOR_INPUTS, surface_grid(GRID_POINTS)]).astype(np.float32)
-    q = np.array([[quantize_value(float(v), model.input_scale, model.input_zero_point) for v in row] for row in floats],
-                 dtype=np.int64)
-    return Vectors(mode, q, floats, XOR_LABELS.copy())
+    return Vectors(mode, quantize_rows(model, floats), floats, XOR_LABELS.copy())
+
+
+def quantize_rows(model: IntModel, floats: np.ndarray) -> np.ndarray:
+    """The host-side input quantization (float32 division, lround, zero point, clamp) of every value."""
+    return np.array([[quantize_value(float(v), model.input_scale, model.input_zero_point) for v in row] for row in floats],
+                    dtype=np.int64).reshape(len(floats), -1)
+
+
+def predictions(model: IntModel, outputs: np.ndarray) -> np.ndarray:
+    """One output: probability above 0.5; several: the first arg-max (what the firmware computes)."""
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] >= positive_min_q(model)).astype(np.int64)
+    return outputs.argmax(axis=1).astype(np.int64)
 
 
 def positive_min_q(model: IntModel) -> int:
@@ -85,18 +102,19 @@ def render_vectors_header(model: IntModel, vectors: Vectors) -> str:
         lines += ["#define QMCU_VECTORS_EXHAUSTIVE 1"]
     else:
         labels = ", ".join(str(int(v)) for v in vectors.labels)
-        rows_q = ",\n    ".join(f"{{{int(a)}, {int(b)}}}" for a, b in vectors.inputs_q)
+        width = vectors.inputs_q.shape[1]
+        rows_q = ",\n    ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in vectors.inputs_q)
         assert vectors.inputs_f is not None
-        rows_f = ",\n    ".join(f"{{{float_literal(a)}, {float_literal(b)}}}" for a, b in vectors.inputs_f)
+        rows_f = ",\n    ".join("{" + ", ".join(float_literal(v) for v in row) + "}" for row in vectors.inputs_f)
         # Display values in 1e-4 units so even a FLOAT=0 build prints the inputs with 4 decimals.
-        e4 = ",\n    ".join(f"{{{round(float(a) * 10000)}, {round(float(b) * 10000)}}}"
-                            for a, b in vectors.inputs_f[: len(vectors.labels)])
+        e4 = ",\n    ".join("{" + ", ".join(str(round(float(v) * 10000)) for v in row) + "}"
+                            for row in vectors.inputs_f[: len(vectors.labels)])
         lines += [
             f"constexpr uint8_t kLabels[{len(vectors.labels)}] = {{{labels}}};",
-            f"constexpr int32_t kDisplayE4[{len(vectors.labels)}][2] = {{\n    {e4}}};",
-            f"constexpr int8_t kInputsQ[{n}][2] = {{\n    {rows_q}}};",
+            f"constexpr int32_t kDisplayE4[{len(vectors.labels)}][{width}] = {{\n    {e4}}};",
+            f"constexpr int8_t kInputsQ[{n}][{width}] = {{\n    {rows_q}}};",
             "#if QMCU_FLOAT",
-            f"constexpr float kInputsF[{n}][2] = {{\n    {rows_f}}};",
+            f"constexpr float kInputsF[{n}][{width}] = {{\n    {rows_f}}};",
             "#endif",
         ]
     lines += ["", "}  // namespace qmcu_vectors", ""]

@@ -1,0 +1,76 @@
+"""Integer model -> model.hpp: any chain of dense and LUT layers, with a generated forward pass.
+
+Namespace qmcu_model. Layer k's constants are kL<k>*; the network's parameters sit in a mutable
+global (g_layers) so the compiler reads the weights from memory instead of folding them into code.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from . import atomic
+from .cpp import banner, float_literal, int_array
+from .intmodel import Dense, IntModel, Lut
+
+logger = logging.getLogger(__name__)
+
+
+def _dense_type(d: Dense) -> str:
+    return f"qmcu::QDense<int8_t, int8_t, int32_t, int8_t, {d.in_features}, {d.out_features}>"
+
+
+def render_model_header(model: IntModel) -> str:
+    provenance = {**model.provenance, "model_sha256": model.digest()}
+    widths = [lay.out_features if isinstance(lay, Dense) else None for lay in model.layers]
+    w = model.input_size
+    for i, v in enumerate(widths):
+        widths[i] = w = v if v is not None else w
+    lines = [
+        banner(f"qmcu int8 model '{model.name}': {len(model.layers)} layers", provenance),
+        "#pragma once", "", "#include <qmcu/qmcu.hpp>", "", "namespace qmcu_model {", "",
+        f"constexpr const char* kName = \"{model.name}\";",
+        f"constexpr size_t kInputs = {model.input_size};",
+        f"constexpr size_t kOutputs = {widths[-1]};",
+        f"constexpr float kInputScale = {float_literal(model.input_scale)};",
+        f"constexpr int32_t kInputZeroPoint = {model.input_zero_point};",
+        f"constexpr size_t kLayerCount = {len(model.layers)};",
+        "constexpr const char* kLayerNames[kLayerCount] = {" + ", ".join(f'"{lay.name}"' for lay in model.layers) + "};",
+        f"constexpr size_t kMaxWidth = {max([model.input_size, *widths])};", "",
+    ]
+    members, inits, calls = [], [], []
+    for k, lay in enumerate(model.layers):
+        if isinstance(lay, Dense):
+            lines += [f"// layer {k} '{lay.name}': dense {lay.in_features} -> {lay.out_features}, activation {lay.activation}",
+                      int_array("int8_t", f"kL{k}Weights", lay.weights), int_array("int32_t", f"kL{k}Biases", lay.bias), ""]
+            members.append(f"    {_dense_type(lay)} l{k};")
+            inits.append(f"    {{kL{k}Weights, kL{k}Biases, static_cast<int8_t>({lay.input_zero_point}), "
+                         f"{{{lay.multiplier}, {lay.shift}, {lay.output_zero_point}, {lay.act_min}, {lay.act_max}}}}},")
+            calls.append(f"        case {k}: g_layers.l{k}.forward(in, out); break;")
+        else:
+            assert isinstance(lay, Lut)
+            lines += [f"// layer {k} '{lay.name}': {lay.function} lookup table, index q + 128",
+                      int_array("int8_t", f"kL{k}Table", lay.table), ""]
+            members.append(f"    const int8_t* l{k};")
+            inits.append(f"    kL{k}Table,")
+            calls.append(f"        case {k}: for (size_t i = 0; i < {widths[k]}; ++i) "
+                         f"out[i] = qmcu::qApplyLUT(in[i], g_layers.l{k}); break;")
+    lines += ["struct Layers {", *members, "};", "", "// Mutable on purpose: see the file comment.",
+              "inline Layers g_layers = {", *inits, "};", "",
+              f"constexpr size_t kLayerWidths[kLayerCount] = {{{', '.join(str(v) for v in widths)}}};", "",
+              "// One layer: in has the previous layer's width, out this layer's (kLayerWidths[k]).",
+              "inline void forwardLayer(size_t k, const int8_t* in, int8_t* out) {", "    switch (k) {", *calls,
+              "        default: break;", "    }", "}", "",
+              "// The whole network, ping-ponging between two activation buffers.",
+              "inline void forward(const int8_t* in, int8_t* out) {",
+              "    static int8_t buf[2][kMaxWidth];", "    const int8_t* x = in;",
+              "    for (size_t k = 0; k < kLayerCount; ++k) {",
+              "        int8_t* y = k + 1 == kLayerCount ? out : buf[k % 2];",
+              "        forwardLayer(k, x, y);", "        x = y;", "    }", "}", "",
+              "}  // namespace qmcu_model", ""]
+    return "\n".join(lines)
+
+
+def emit_model_header(model: IntModel, path: Path) -> None:
+    atomic.write_text(path, render_model_header(model))
+    logger.info("wrote %s", path)

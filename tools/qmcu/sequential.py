@@ -1,0 +1,139 @@
+"""Quantize any chain of supported PyTorch layers into the integer model.
+
+Supported: nn.Linear, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Flatten, in an
+nn.Sequential (nested is fine) or a module whose forward is the chain of its children (checked
+numerically on the calibration set). A ReLU/ReLU6 right after a Linear is fused into its clamp;
+Sigmoid and Tanh become 256-entry LUTs built here; a ReLU anywhere else becomes an exact LUT.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .calibrate import check_calibration_set
+from .errors import QmcuError
+from .intmodel import Dense, IntModel, Layer, Lut, validate
+from .qmath import (
+    INT8_MAX,
+    INT8_MIN,
+    affine_asymmetric,
+    clamp,
+    f32,
+    lround,
+    quantize_bias,
+    quantize_weights,
+    requant_multiplier,
+    symmetric_weight_scale,
+)
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED = (nn.Linear, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Flatten)
+SUPPORTED_NAMES = ", ".join(t.__name__ for t in SUPPORTED)
+# Fixed output quantization of the LUT activations (TFLite's): they cover the function's range.
+LUT_OUTPUT = {"sigmoid": (1.0 / 256.0, -128), "tanh": (1.0 / 128.0, 0)}
+_LUT_FN: dict[str, Callable[[float], float]] = {"sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)), "tanh": math.tanh}
+
+
+def chain_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model as a flat list of (name, layer); unsupported layers are refused by name."""
+    out: list[tuple[str, nn.Module]] = []
+    for name, child in model.named_children():
+        if isinstance(child, nn.Sequential):
+            out += [(f"{name}_{n}", m) for n, m in chain_of(child)]
+        elif isinstance(child, SUPPORTED):
+            out.append((name if name.isidentifier() else f"{type(child).__name__.lower()}{name}", child))
+        else:
+            raise QmcuError(f"layer {name!r} is a {type(child).__name__}, which qmcu cannot quantize",
+                            f"use only {SUPPORTED_NAMES}")
+    if not out:
+        raise QmcuError(f"{type(model).__name__} has no layers", f"build it from {SUPPORTED_NAMES}")
+    return out
+
+
+def _run_chain(chain: list[tuple[str, nn.Module]], x: torch.Tensor) -> list[torch.Tensor]:
+    outs = []
+    for _, layer in chain:
+        x = layer(x)
+        outs.append(x)
+    return outs
+
+
+def lut_table(function: str, in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> list[int]:
+    """table[q + 128] = quantized f(dequantized q), in double from the float32 scales (as buildQSigmoidLUT)."""
+    s_in, s_out, fn = f32(in_scale), f32(out_scale), _LUT_FN[function]
+    return [clamp(lround(fn((q - in_zp) * s_in) / s_out) + out_zp, INT8_MIN, INT8_MAX) for q in range(INT8_MIN, INT8_MAX + 1)]
+
+
+def _relu_table(zp: int, q6: int | None) -> list[int]:
+    return [clamp(q, zp, q6 if q6 is not None else INT8_MAX) for q in range(INT8_MIN, INT8_MAX + 1)]
+
+
+def _q6(scale: float, zp: int) -> int:
+    return min(INT8_MAX, zp + lround(6.0 / f32(scale)))
+
+
+def _dense(name: str, lin: nn.Linear, inp: tuple[float, int], out: tuple[float, int], act: nn.Module | None) -> Dense:
+    w = lin.weight.detach().numpy().astype(np.float64)
+    b = lin.bias.detach().numpy().astype(np.float64) if lin.bias is not None else np.zeros(w.shape[0])
+    w_scale = f32(symmetric_weight_scale(w))
+    in_scale, out_scale = f32(inp[0]), f32(out[0])
+    multiplier, shift = requant_multiplier(in_scale, w_scale, out_scale)
+    act_min, act_max, activation = INT8_MIN, INT8_MAX, "none"
+    if isinstance(act, nn.ReLU6):
+        act_min, act_max, activation = out[1], _q6(out_scale, out[1]), "relu6"
+    elif isinstance(act, nn.ReLU):
+        act_min, activation = out[1], "relu"
+    return Dense(name=name, in_features=w.shape[1], out_features=w.shape[0], weights=quantize_weights(w, w_scale),
+                 bias=quantize_bias(b, in_scale, w_scale), weight_scale=w_scale, input_scale=in_scale,
+                 input_zero_point=inp[1], output_scale=out_scale, output_zero_point=out[1], multiplier=multiplier,
+                 shift=shift, act_min=act_min, act_max=act_max, activation=activation)
+
+
+def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
+                        provenance: dict[str, object]) -> IntModel:
+    chain = [(n, m) for n, m in chain_of(model) if not isinstance(m, nn.Identity | nn.Flatten)]
+    first = next((m for _, m in chain if isinstance(m, nn.Linear)), None)
+    width = first.in_features if first is not None else int(np.asarray(calibration).shape[-1])
+    x = torch.from_numpy(check_calibration_set(calibration, width))
+    with torch.no_grad():
+        outs = _run_chain(chain, x)
+        if not torch.allclose(model(x), outs[-1], atol=1e-5):
+            raise QmcuError(f"{type(model).__name__}.forward is not the chain of its children in order",
+                            "wrap the layers in nn.Sequential (qmcu quantizes a chain of layers)")
+    ranges = [(float(t.min()), float(t.max())) for t in outs]
+    cur = affine_asymmetric(float(x.min()), float(x.max()))
+    input_params = cur
+    layers: list[Layer] = []
+    i = 0
+    while i < len(chain):
+        lname, mod = chain[i]
+        if isinstance(mod, nn.Linear):
+            act = chain[i + 1][1] if i + 1 < len(chain) and isinstance(chain[i + 1][1], nn.ReLU | nn.ReLU6) else None
+            step = 2 if act is not None else 1
+            out = affine_asymmetric(*ranges[i + step - 1])  # the fused tensor is the post-activation one
+            layers.append(_dense(lname, mod, cur, out, act))
+            cur, i = out, i + step
+        elif isinstance(mod, nn.Sigmoid | nn.Tanh):
+            fn = type(mod).__name__.lower()
+            out_scale, out_zp = LUT_OUTPUT[fn]
+            layers.append(Lut(name=lname, function=fn, input_scale=f32(cur[0]), input_zero_point=cur[1],
+                              output_scale=out_scale, output_zero_point=out_zp,
+                              table=lut_table(fn, cur[0], cur[1], out_scale, out_zp)))
+            cur, i = (out_scale, out_zp), i + 1
+        else:  # ReLU / ReLU6 not after a Linear: exact as a table on the same quantization
+            q6 = _q6(cur[0], cur[1]) if isinstance(mod, nn.ReLU6) else None
+            layers.append(Lut(name=lname, function=type(mod).__name__.lower(), input_scale=f32(cur[0]),
+                              input_zero_point=cur[1], output_scale=f32(cur[0]), output_zero_point=cur[1],
+                              table=_relu_table(cur[1], q6)))
+            i += 1
+    int_model = IntModel(name=name, input_size=width, input_scale=f32(input_params[0]),
+                         input_zero_point=input_params[1], layers=layers, provenance=dict(provenance))
+    validate(int_model)
+    return int_model
