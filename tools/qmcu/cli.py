@@ -80,10 +80,10 @@ def _cmd_scons(args: argparse.Namespace) -> None:
 
 
 def _cmd_matrix(args: argparse.Namespace) -> None:
-    """The regression matrix through SCons (one graph, -j cells in parallel): `qmcu matrix -j2 boards=host`."""
+    """The regression matrix (or the bench) through SCons: one graph, -j cells in parallel."""
     scons = Path(sys.executable).with_name("scons")
-    extra = [*args.options, *(["update_budgets=1"] if args.update_budgets else [])]
-    sys.exit(subprocess.call([str(scons), "-C", str(REPO_ROOT), "-Q", f"-j{args.jobs}", "matrix", *extra]))
+    extra = [*args.options, *(["update_budgets=1"] if getattr(args, "update_budgets", False) else [])]
+    sys.exit(subprocess.call([str(scons), "-C", str(REPO_ROOT), "-Q", f"-j{args.jobs}", args.target, *extra]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     m.add_argument("--update-budgets", action="store_true", help="rewrite boards/budgets/ from this run")
     m.add_argument("options", nargs="*", help="key=value options, e.g. boards=host,qemu-m4 modes=xor")
-    m.set_defaults(func=_cmd_matrix)
+    m.set_defaults(func=_cmd_matrix, target="matrix")
+    b = sub.add_parser("bench", help="instructions per inference, per MAC and bytes of each network on each QEMU board")
+    b.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    b.add_argument("options", nargs="*", help="key=value options, e.g. boards=qemu-m4,qemu-m0 opt=Os")
+    b.set_defaults(func=_cmd_matrix, target="bench")
     s = sub.add_parser("scons", help="run the SCons build with key=value options and targets")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=_cmd_scons)

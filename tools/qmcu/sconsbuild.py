@@ -130,7 +130,7 @@ def _run_matrix_cell(opts: BuildOptions, program: Path, intmodel_path: Path) -> 
 
     status = (opts.build_dir / opts.report_name).with_suffix(".status.json")
     (opts.build_dir / opts.report_name).unlink(missing_ok=True)
-    name = f"{opts.board.id}/{opts.corner.name}/{opts.board.consoles[0]}/{opts.mode}"
+    name = f"{opts.board.id}/{opts.model}/{opts.corner.name}/{opts.board.consoles[0]}/{opts.mode}"
     try:
         doc = runflow.run(opts, program, intmodel.load(intmodel_path))
     except QmcuError as err:
@@ -154,7 +154,12 @@ def _run_step(target: list[Any], source: list[Any], env: Any) -> int:
     return 0
 
 
-_STEP_ACTION = Action(_run_step, "$QMCU_MESSAGE", varlist=["QMCU_STEP", "QMCU_ARGS"])
+def _step_message(target: list[Any], source: list[Any], env: Any) -> str | None:
+    """The step's one-line message; None (print nothing) for steps that report for themselves."""
+    return env.subst("$QMCU_MESSAGE", target=target, source=source) or None
+
+
+_STEP_ACTION = Action(_run_step, strfunction=_step_message, varlist=["QMCU_STEP", "QMCU_ARGS"])
 
 
 def _step(env: Any, target: Any, sources: list[Any], step: str, args: dict[str, Any], message: str) -> Any:
@@ -211,7 +216,9 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
     Help(_help_text())
     try:
         if "matrix" in (targets or []):
-            _matrix_graph(dict(arguments))
+            _matrix_graph(dict(arguments), "matrix")
+        elif "bench" in (targets or []):
+            _matrix_graph(dict(arguments), "bench")
         else:
             opts = parse_options(dict(arguments))
             base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
@@ -267,21 +274,32 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     return {"checked": checked, "size": size, "run": run}
 
 
-def _matrix_graph(arguments: dict[str, str]) -> None:
-    """Every runnable cell in one graph (scons -j runs them in parallel), then one aggregate step."""
-    from . import matrix, matrix_report
+def _matrix_graph(arguments: dict[str, str], target: str) -> None:
+    """Every cell of the matrix (or the bench) in one graph, run in parallel by scons -j, then one
+    aggregate step that judges them together."""
+    from . import bench, matrix, matrix_report
 
-    arguments = {"model": "textbook", **arguments}
-    cells, skipped = matrix.enumerate_cells(arguments)
-    matrix_report.clear_outputs()
+    if target == "matrix":
+        cells, _ = matrix.enumerate_cells(arguments)
+        matrix_report.clear_outputs()
+        out_dir = matrix.matrix_dir()
+    else:
+        cells, _ = bench.enumerate_bench_cells(arguments)
+        out_dir = bench.bench_dir()
+    if not cells:
+        raise QmcuError(f"no {target} cell can run here with these options", "check boards= (see `qmcu boards`)")
     matrix.start_progress(len(cells))
     base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
-    model = _model_nodes(base, cells[0].opts)
-    runs = [_cell_graph(base, cell.opts, cell.arguments, model, matrix=True)["run"] for cell in cells]
-    agg = _step(base, str(matrix.matrix_dir() / ".aggregate"), runs, "matrix",
+    models: dict[str, tuple[Any, Any]] = {}
+    runs = []
+    for cell in cells:
+        if cell.opts.model not in models:
+            models[cell.opts.model] = _model_nodes(base, cell.opts)
+        runs.append(_cell_graph(base, cell.opts, cell.arguments, models[cell.opts.model], matrix=True)["run"])
+    agg = _step(base, str(out_dir / ".aggregate"), runs, f"{target}_finish",
                 {"arguments": arguments, "t0": time.time()}, "")
     AlwaysBuild(agg)
-    base.Alias("matrix", agg)
+    base.Alias(target, agg)
 
 
 def _matrix_finish(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
@@ -289,6 +307,13 @@ def _matrix_finish(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
     cells, skipped = matrix.enumerate_cells(a["arguments"])
     matrix_report.finish(cells, skipped, time.time() - a["t0"], a["arguments"].get("update_budgets") == "1")
+
+
+def _bench_finish(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from . import bench
+
+    cells, skipped = bench.enumerate_bench_cells(a["arguments"])
+    bench.finish_bench(cells, skipped, time.time() - a["t0"])
 
 
 def _help_text() -> str:
@@ -301,6 +326,6 @@ STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header":
                           "train_digits": _train_digits, "quantize_digits": _quantize_digits,
                           "emit_vectors": _emit_vectors, "linker_script": _linker_script,
                           "check_image": _check_image, "size": _print_size, "run": _run,
-                          "matrix": _matrix_finish}
+                          "matrix_finish": _matrix_finish, "bench_finish": _bench_finish}
 
 __all__ = ["setup", "STEPS"]
