@@ -303,7 +303,7 @@ def test_bad_begin_values() -> None:
                                        "proto=1 (firmware and host tools from different versions?)")
     lines[0] = format_record(0, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "fast"), ("count", 0),
                                           ("outputs", 1), ("unit", "none")])
-    assert error_of(joined(lines)) == "record seq 0 (BEGIN) at line 1: mode=fast is not one of xor|grid|exhaustive"
+    assert error_of(joined(lines)) == "record seq 0 (BEGIN) at line 1: mode=fast is not one of xor|grid|exhaustive|test"
     lines[0] = format_record(0, "BEGIN", [("proto", 1), ("model", "m/x"), ("mode", "grid"), ("count", 0),
                                           ("outputs", 1), ("unit", "none")])
     assert error_of(joined(lines)) == "record seq 0 (BEGIN) at line 1: model=m/x is not a token [A-Za-z0-9_.-]+"
