@@ -1,7 +1,8 @@
 """The single source of compile and link flags for every board and corner.
 
-Everything board-specific is read from the Board (boards/<id>.json): CPU, FPU, DSP, console and
-counter. SCons (sconsbuild.py) and the tests build with exactly these flags.
+Everything board-specific is read from the Board (boards/<id>.json): CPU, FPU, DSP, console, exit
+and counter (the console, exit and UART facts through board_config.py). SCons (sconsbuild.py) and
+the tests build with exactly these flags.
 
 Corners: STD=0 is a freestanding image (no C library: -ffreestanding -nostdlib, libgcc only for
 integer helpers such as __aeabi_lmul on armv6-m, our own memcpy/memset/memmove/memcmp);
@@ -17,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import board_config
 from .boards import Board, Corner
 from .errors import QmcuError
 from .paths import FIRMWARE_DIR
@@ -113,15 +115,27 @@ def _counter_defines(board: Board) -> dict[str, str]:
     return {}
 
 
-def _console_defines(board: Board) -> dict[str, str]:
-    if "semihosting" in board.consoles:
-        return {"QMCU_CONSOLE_SEMIHOSTING": "1"}
-    raise QmcuError(f"board {board.id} has consoles {', '.join(board.consoles)}, none of which the Cortex-M platform "
-                    "layer implements yet", "add \"semihosting\" to its consoles or implement the console")
+# The file that drives each UART the board data may name (boards.UART_DRIVERS).
+_UART_SOURCES = {"stm32-usart": "uart_stm32.cpp", "stm32-usart-v2": "uart_stm32v2.cpp", "cmsdk-uart": "uart_cmsdk.cpp"}
 
 
-def target_flags(board: Board, corner: Corner, opt: str = "-O2") -> Flags:
-    """Flags for a Cortex-M board (kind qemu or hardware) in one corner."""
+def _console_defines(board: Board, console: str | None) -> dict[str, str]:
+    """Which console and exit the platform files compile in, and whether start-up runs board_init()."""
+    chosen = board_config.choose_console(board, console)
+    defines = {f"QMCU_CONSOLE_{chosen.upper()}": "1", f"QMCU_EXIT_{board.exit.upper()}": "1"}
+    if chosen == "uart":
+        defines["QMCU_UART_" + board_config.console_uart(board).driver.upper().replace("-", "_")] = "1"
+    if board_config.needs_board_config(board, chosen):
+        defines["QMCU_BOARD_INIT"] = "1"
+    return defines
+
+
+def target_flags(board: Board, corner: Corner, opt: str = "-O2", console: str | None = None) -> Flags:
+    """Flags for a Cortex-M board (kind qemu or hardware) in one corner, for one of its consoles (default: the first).
+
+    With QMCU_BOARD_INIT in the defines, the platform files include the generated board_config.hpp
+    (board_config.write_board_config): its directory must be on the include path.
+    """
     if not board.is_target:
         raise QmcuError(f"board {board.id} is not a cross-compiled target", "use host_flags() for the host board")
     _check_opt(opt)
@@ -132,7 +146,7 @@ def target_flags(board: Board, corner: Corner, opt: str = "-O2") -> Flags:
         "QMCU_FLOAT": str(corner.float),
         "QMCU_HAS_FPU": "1" if board.fpu else "0",
         "QMCU_HAS_DSP": "1" if board.dsp else "0",
-        **_console_defines(board),
+        **_console_defines(board, console),
         **_counter_defines(board),
     }
     cxx = [*arch, *CXX_COMMON, opt, "-g"]
@@ -167,13 +181,20 @@ def link_map_flag(elf: Path) -> str:
     return f"-Wl,-Map={elf}.map"
 
 
-def platform_sources(board: Board, corner: Corner) -> list[Path]:
-    """The platform files to compile and link with the application for this board and corner."""
+def platform_sources(board: Board, corner: Corner, console: str | None = None) -> list[Path]:
+    """The platform files to compile and link with the application for this board, corner and console."""
     if not board.is_target:
         return [HOST_DIR / "platform.cpp"]
+    chosen = board_config.choose_console(board, console)
     sources = [CORTEXM_DIR / "startup.cpp", CORTEXM_DIR / "counter.cpp"]
-    if "QMCU_CONSOLE_SEMIHOSTING" in _console_defines(board):
+    if board_config.needs_board_config(board, chosen):
+        sources.append(CORTEXM_DIR / "board_init.cpp")
+    if chosen == "semihosting" or board.exit == "semihosting":
         sources.append(CORTEXM_DIR / "semihosting.cpp")
+    if chosen == "uart":
+        sources.append(CORTEXM_DIR / _UART_SOURCES[board_config.console_uart(board).driver])
+    if board.exit == "halt":
+        sources.append(CORTEXM_DIR / "halt.cpp")
     if corner.std == 0:
         sources.append(CORTEXM_DIR / "memfuncs.cpp")
     return sources

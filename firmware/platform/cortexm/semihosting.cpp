@@ -1,11 +1,13 @@
 // Console and exit over Arm semihosting (BKPT 0xAB), as QEMU provides with
-// -semihosting-config enable=on,target=native. Compiled when the board's console is semihosting.
+// -semihosting-config enable=on,target=native. Compiled when the build's console is semihosting
+// (QMCU_CONSOLE_SEMIHOSTING) or the board's exit is (QMCU_EXIT_SEMIHOSTING): a UART console under
+// QEMU still ends the run here.
 //
 // Output: SYS_WRITE to the handle of ":tt" opened for writing (the host's stdout); if the host
 // refuses that, SYS_WRITE0 in short chunks. Exit: SYS_EXIT_EXTENDED with
 // {ADP_Stopped_ApplicationExit, status}, which makes QEMU's exit code the firmware's status; a host
 // without that call gets plain SYS_EXIT, which can only say "success" or "failure".
-#include "platform.hpp"
+#include "console.hpp"
 
 namespace {
 
@@ -31,6 +33,7 @@ int32_t semihost(uint32_t op, uintptr_t arg) {
 
 uintptr_t block(const uint32_t* words) { return reinterpret_cast<uintptr_t>(words); }
 
+#if defined(QMCU_CONSOLE_SEMIHOSTING) && QMCU_CONSOLE_SEMIHOSTING
 // 0: not opened yet; 1 + handle once opened; kNoHandle when the host refused.
 constexpr int32_t kNoHandle = -1;
 int32_t g_stdout_state = 0;
@@ -61,12 +64,14 @@ void write0_chunks(const char* p, size_t n) {
         n -= k;
     }
 }
+#endif  // QMCU_CONSOLE_SEMIHOSTING
 
 }  // namespace
 
 namespace qmcu {
 namespace platform {
 
+#if defined(QMCU_CONSOLE_SEMIHOSTING) && QMCU_CONSOLE_SEMIHOSTING
 void console_write(const char* p, size_t n) {
     const int32_t handle = stdout_handle();
     if (handle != kNoHandle) {
@@ -90,7 +95,18 @@ void console_write(const char* p, size_t n) {
 
 namespace detail {
 
+// The host's stdout needs no setting up, and every SYS_WRITE has completed when it returns.
+void console_init() {}
+void console_flush() {}
+
+}  // namespace detail
+#endif  // QMCU_CONSOLE_SEMIHOSTING
+
+#if defined(QMCU_EXIT_SEMIHOSTING) && QMCU_EXIT_SEMIHOSTING
+namespace detail {
+
 void console_exit(int status) {
+    console_flush();
     const uint32_t args[2] = {kAdpStoppedApplicationExit, static_cast<uint32_t>(status)};
     semihost(kSysExitExtended, block(args));
     // Still here: the host does not know SYS_EXIT_EXTENDED. 32-bit SYS_EXIT takes the reason itself.
@@ -101,6 +117,7 @@ void console_exit(int status) {
 }
 
 }  // namespace detail
+#endif  // QMCU_EXIT_SEMIHOSTING
 
 }  // namespace platform
 }  // namespace qmcu

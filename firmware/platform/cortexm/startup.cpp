@@ -8,7 +8,7 @@
 // Reset paints the guard and the free stack with known words. At exit a damaged guard means the
 // stack ran past its bottom ("FAULT stack overflow", status 4); stack_used() finds the deepest
 // painted word that was overwritten.
-#include "platform.hpp"
+#include "console.hpp"
 
 // The loops below must stay loops: the compiler could otherwise turn them into calls to memset
 // or memcpy, which is legal but needless this early and confusing in a disassembly.
@@ -81,6 +81,10 @@ void enable_fpu() {
     for (volatile uint32_t* p = __qmcu_stack_limit; reinterpret_cast<uintptr_t>(p) < paint_end; ++p) {
         *p = kStackPaint;
     }
+#if defined(QMCU_BOARD_INIT) && QMCU_BOARD_INIT
+    // Clock, console clocks and pins, console: before anything that might print.
+    qmcu::platform::detail::board_init();
+#endif
     // Static constructors (none in the application today, but the C++ rules allow them).
     for (InitFunction* f = __preinit_array_start; f != __preinit_array_end; ++f) {
         (*f)();

@@ -1,0 +1,72 @@
+// Board bring-up before the application runs: the clock, the console's peripheral clocks and pins,
+// then the console itself. Every address comes from the generated board_config.hpp
+// (tools/qmcu/board_config.py, from the board's JSON file); this file names no board.
+//
+// Compiled when the board needs any of it (a UART console, or clock steps at reset).
+#include "board_config.hpp"
+#include "console.hpp"
+
+namespace {
+
+inline volatile uint32_t& reg32(uintptr_t address) { return *reinterpret_cast<volatile uint32_t*>(address); }
+
+// STM32 GPIO port registers (every family with MODER/AFR): 2 mode bits per pin, 4 AF bits per pin.
+constexpr uintptr_t kGpioModer = 0x00;
+constexpr uintptr_t kGpioAfrl = 0x20;
+constexpr uint32_t kModeAlternate = 0x2u;
+
+void run_clock_steps() {
+    for (const auto& step : qmcu::board_config::kClockInit) {
+        if (step.reg == 0u) {
+            break;
+        }
+        reg32(step.reg) |= step.set;
+        // An oscillator or PLL is usable only once its ready flag says so (a step without a flag has mask 0).
+        while (step.wait_mask != 0u && (reg32(step.wait_reg) & step.wait_mask) != step.wait_mask) {
+        }
+    }
+}
+
+void enable_clocks() {
+    for (const auto& e : qmcu::board_config::kEnable) {
+        if (e.reg == 0u) {
+            break;
+        }
+        reg32(e.reg) |= 1u << e.bit;
+        // Read back: the enable must have reached the peripheral before its registers are written.
+        const uint32_t enabled = reg32(e.reg);
+        (void)enabled;
+    }
+}
+
+void route_pins() {
+    for (const auto& p : qmcu::board_config::kPins) {
+        if (p.gpio_base == 0u) {
+            break;
+        }
+        // AF number first, then the mode, so the pin never drives a stray function in between.
+        volatile uint32_t& afr = reg32(p.gpio_base + kGpioAfrl + 4u * (p.pin / 8u));
+        const uint32_t af_shift = 4u * (p.pin % 8u);
+        afr = (afr & ~(0xFu << af_shift)) | (p.af << af_shift);
+        volatile uint32_t& moder = reg32(p.gpio_base + kGpioModer);
+        const uint32_t mode_shift = 2u * p.pin;
+        moder = (moder & ~(0x3u << mode_shift)) | (kModeAlternate << mode_shift);
+    }
+}
+
+}  // namespace
+
+namespace qmcu {
+namespace platform {
+namespace detail {
+
+void board_init() {
+    run_clock_steps();
+    enable_clocks();
+    route_pins();
+    console_init();
+}
+
+}  // namespace detail
+}  // namespace platform
+}  // namespace qmcu

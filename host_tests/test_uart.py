@@ -1,0 +1,416 @@
+"""UART consoles end to end: real cross builds, real QEMU, real sockets and ptys, read with pyserial.
+
+Every QEMU board whose board file lists the "uart" console is run over both transports and must print
+exactly the records its semihosting build prints. No board is named here: boards are data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import serial
+
+from qmcu import board_config, boards, linker, toolchain
+from qmcu.boards import Board, Clock, ClockStep, Corner
+from qmcu.errors import QmcuError
+from qmcu.paths import REPO_ROOT
+from qmcu.records import RecordStream, parse_stream
+from qmcu.runners.qemu import run_qemu
+from qmcu.runners.qemu_uart import run_qemu_uart
+from qmcu.runners.serial_reader import read_records
+
+ALL_BOARDS = boards.load_all()
+TARGETS = [b for b in ALL_BOARDS if b.is_target]
+UART_QEMU = [b for b in ALL_BOARDS if b.kind == "qemu" and "uart" in b.consoles]
+CROSS_TOOLS = ("arm-none-eabi-g++", "qemu-system-arm")
+TIMEOUT_S = 20.0
+CORNER = Corner(0, 0)
+RECORDS = 200  # about 9 KB of records: enough to fill any UART FIFO and socket buffer many times over
+
+RECORDS_APP = r"""
+#include "platform.hpp"
+#include "records.hpp"
+namespace {
+struct ConsoleSink {
+    static void write(const char* p, size_t n) { qmcu::platform::console_write(p, n); }
+};
+}  // namespace
+extern "C" int app_main() {
+    qmcu::records::RecordWriter<ConsoleSink> w;
+    w.text("uart test app");
+    w.begin("BEGIN");
+    w.field("proto", 1); w.field("model", "uarttest"); w.field("mode", "xor"); w.field("count", static_cast<int32_t>(RECORDS));
+    w.field("outputs", 1); w.field("unit", "none");
+    w.end();
+    for (int32_t i = 0; i < RECORDS; ++i) {
+        const int8_t in[2] = {static_cast<int8_t>(i - 100), static_cast<int8_t>(100 - i)};
+        const int8_t out[1] = {static_cast<int8_t>((i * 37) % 256 - 128)};
+        w.begin("R"); w.field("i", i); w.field_list("in", in, 2); w.field_list("out", out, 1); w.field("n", i * 3);
+        w.end();
+    }
+    w.begin("SUM"); w.field("correct", 3); w.field("total", 4); w.end();
+    w.begin("END"); w.field("status", static_cast<int32_t>(APP_STATUS)); w.field("records", static_cast<int32_t>(RECORDS));
+    w.field("stack", static_cast<int32_t>(qmcu::platform::stack_used())); w.end();
+    return APP_STATUS;
+}
+"""
+
+SILENT_APP = r"""
+#include "platform.hpp"
+extern "C" int app_main() { for (;;) { __asm__ volatile("" ::: "memory"); } }
+"""
+
+HANG_APP = r"""
+#include "platform.hpp"
+extern "C" int app_main() {
+    qmcu::platform::console_write("hanging\n", 8);
+    for (;;) { __asm__ volatile("" ::: "memory"); }
+}
+"""
+
+CLOCK_APP = r"""
+#include "platform.hpp"
+extern "C" int app_main() {
+    const volatile uint32_t* word = reinterpret_cast<const volatile uint32_t*>(WORD);
+    const bool ran = word[0] == 1u && word[1] == 2u;
+    qmcu::platform::console_write(ran ? "clock steps ran\n" : "clock steps missing\n", ran ? 16 : 20);
+    return ran ? 0 : 1;
+}
+"""
+
+FAULT_APP = r"""
+#include "platform.hpp"
+extern "C" int app_main() {
+    qmcu::platform::console_write("about to fault\n", 15);
+    __builtin_trap();
+}
+"""
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"command failed: {' '.join(cmd)}\n{proc.stderr}"
+
+
+class Builder:
+    """Cross builds for one console, exactly as the build must do them: toolchain flags and sources for that
+    console, and board_config.hpp generated into a directory on the include path. Platform objects and whole
+    images are built once per distinct input."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._count = 0
+        self._lock = threading.Lock()
+        self._done: dict[str, Path] = {}
+
+    def _dir(self, name: str) -> Path:
+        with self._lock:
+            self._count += 1
+            out = self.root / f"{self._count:03d}-{name}"
+        out.mkdir(parents=True)
+        return out
+
+    def _compile(self, flags: toolchain.Flags, src: Path, out: Path, extra: list[str]) -> str:
+        obj = out / f"{src.stem}.o"
+        _run(["arm-none-eabi-g++", *flags.cxxflags, *flags.define_flags(), *extra, f"-I{toolchain.PLATFORM_DIR}",
+              f"-I{out}", "-c", str(src), "-o", str(obj)])
+        return str(obj)
+
+    def _once(self, key: str, make: Callable[[], Path]) -> Path:
+        if key not in self._done:
+            self._done[key] = make()
+        return self._done[key]
+
+    def platform(self, board: Board, console: str | None, corner: Corner) -> Path:
+        """A directory with board_config.hpp (if the build needs one) and the platform objects."""
+
+        def make() -> Path:
+            out = self._dir(f"platform-{board.id}-{console or 'default'}-{corner.name}")
+            flags = toolchain.target_flags(board, corner, console=console)
+            if board_config.needs_board_config(board, console):
+                board_config.write_board_config(board, out / "board_config.hpp", console)
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+                list(pool.map(lambda src: self._compile(flags, src, out, []),
+                              toolchain.platform_sources(board, corner, console)))
+            return out
+
+        return self._once(repr((board, console, corner)), make)
+
+    def build(self, board: Board, console: str | None, source: str, defines: dict[str, str], name: str,
+              corner: Corner = CORNER) -> Path:
+        def make() -> Path:
+            platform = self.platform(board, console, corner)
+            out = self._dir(f"{name}-{board.id}-{console or 'default'}")
+            flags = toolchain.target_flags(board, corner, console=console)
+            app = out / f"{name}.cpp"
+            app.write_text(source)
+            objs = [self._compile(flags, app, out, [f"-D{k}={v}" for k, v in defines.items()]),
+                    *(str(platform / f"{src.stem}.o") for src in toolchain.platform_sources(board, corner, console))]
+            script = linker.write_linker_script(board, out / "link.ld")
+            elf = out / f"{name}.elf"
+            _run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", "-o", str(elf), *objs, *flags.lib_flags()])
+            return elf
+
+        return self._once(repr((board, console, source, sorted(defines.items()), corner)), make)
+
+
+@pytest.fixture(scope="module")
+def builder(tmp_path_factory: pytest.TempPathFactory) -> Builder:
+    missing = [t for t in CROSS_TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (tools/setup.sh installs them)")
+    return Builder(tmp_path_factory.mktemp("uart"))
+
+
+def _records_app(builder: Builder, board: Board, console: str | None, status: int = 0) -> Path:
+    return builder.build(board, console, RECORDS_APP, {"RECORDS": str(RECORDS), "APP_STATUS": str(status)}, "records")
+
+
+def _same_records(a: RecordStream, b: RecordStream) -> None:
+    assert a.begin == b.begin and a.results == b.results and a.summary == b.summary
+    # The stack depth differs between consoles (different console code); status and count may not.
+    assert (a.end.status, a.end.records) == (b.end.status, b.end.records)
+    assert a.end.stack > 0 and b.end.stack > 0
+
+
+@pytest.fixture(scope="module")
+def semihosting_streams(builder: Builder) -> dict[str, RecordStream]:
+    """The default-console (first in "consoles") build of the records app on every UART board: the reference."""
+    streams = {}
+    for board in UART_QEMU:
+        assert board.consoles[0] != "uart", "a QEMU board's default console should stay semihosting"
+        result = run_qemu(board, _records_app(builder, board, None), TIMEOUT_S)
+        assert result.exit_code == 0, result.output_text
+        streams[board.id] = parse_stream(result.output_text)
+    return streams
+
+
+def test_some_qemu_board_has_a_uart() -> None:
+    assert UART_QEMU, "no QEMU board lists the uart console"
+
+
+@pytest.mark.parametrize("transport", ["socket", "pty"])
+@pytest.mark.parametrize("board", UART_QEMU, ids=lambda b: b.id)
+def test_uart_prints_the_same_records_as_semihosting(builder: Builder, semihosting_streams: dict[str, RecordStream],
+                                                     board: Board, transport: str) -> None:
+    elf = _records_app(builder, board, "uart")
+    result = run_qemu_uart(board, elf, TIMEOUT_S, transport)
+    assert result.exit_code == 0, result.output_text
+    stream = parse_stream(result.output_text)
+    _same_records(stream, semihosting_streams[board.id])
+    assert stream.text_lines[0] == "uart test app"
+    assert "QEMU waiting" not in result.output_text and "char device" not in result.output_text
+
+
+@pytest.mark.parametrize("board", UART_QEMU, ids=lambda b: b.id)
+def test_uart_exit_status_and_fault_reach_the_host(builder: Builder, board: Board) -> None:
+    result = run_qemu_uart(board, _records_app(builder, board, "uart", status=2), TIMEOUT_S)
+    assert result.exit_code == 2 and parse_stream(result.output_text).end.status == 2
+    # A fault ends the run before END: the runner still returns what the UART carried and the status.
+    fault = run_qemu_uart(board, builder.build(board, "uart", FAULT_APP, {}, "fault"), TIMEOUT_S, "pty")
+    assert fault.exit_code == 3
+    assert re.search(r"^about to fault\nFAULT HardFault pc=0x[0-9a-f]{8} lr=0x[0-9a-f]{8}$", fault.output_text, re.M)
+
+
+def test_silent_firmware_times_out_with_a_clear_error(builder: Builder) -> None:
+    board = UART_QEMU[0]
+    elf = builder.build(board, "uart", SILENT_APP, {}, "silent")
+    start = time.monotonic()
+    with pytest.raises(QmcuError, match=r"received nothing from socket://127\.0\.0\.1:\d+ within 1s; is the image built "
+                                        r"for the uart console"):
+        run_qemu_uart(board, elf, 1.0)
+    assert time.monotonic() - start < 5.0
+    with pytest.raises(QmcuError, match=r"received nothing from /dev/pts/\d+ within 1s"):
+        run_qemu_uart(board, elf, 1.0, "pty")
+    hang = builder.build(board, "uart", HANG_APP, {}, "hang")
+    with pytest.raises(QmcuError, match=r"no END record from socket://\S+ within 1s \(8 bytes received\); last lines: "
+                                        r"hanging; the firmware hangs"):
+        run_qemu_uart(board, hang, 1.0)
+
+
+def test_runner_rejects_bad_requests(tmp_path: Path) -> None:
+    board = UART_QEMU[0]
+    with pytest.raises(QmcuError, match=r"unknown UART transport 'usb'; use one of socket, pty"):
+        run_qemu_uart(board, tmp_path / "x.elf", 1.0, "usb")
+    with pytest.raises(QmcuError, match=r"x\.elf does not exist"):
+        run_qemu_uart(board, tmp_path / "x.elf", 1.0)
+    no_uart = [b for b in ALL_BOARDS if b.kind == "qemu" and "uart" not in b.consoles]
+    if no_uart:
+        with pytest.raises(QmcuError, match=rf"board {no_uart[0].id} has no uart console"):
+            run_qemu_uart(no_uart[0], tmp_path / "x.elf", 1.0)
+
+
+# --- the reader on its own, against real ptys -----------------------------------------------------
+
+def _record_lines(status: int = 0) -> bytes:
+    from qmcu.records import format_record
+
+    lines = [format_record(0, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "xor"), ("count", 1), ("outputs", 1),
+                                        ("unit", "none")]),
+             format_record(1, "R", [("i", 0), ("in", [1, 2]), ("out", [3]), ("n", 0)]),
+             format_record(2, "END", [("status", status), ("records", 1), ("stack", 8)])]
+    return ("hello\r\n" + "".join(lines)).encode()
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[tuple[int, str]]:
+    master, slave = os.openpty()
+    yield master, os.ttyname(slave)
+    os.close(master)
+    os.close(slave)
+
+
+def _write_soon(master: int, data: bytes) -> None:
+    # Opening a port flushes its input (pyserial does), so what the "board" sends must come afterwards.
+    threading.Timer(0.5, os.write, (master, data)).start()
+
+
+def test_reader_reads_a_port_by_name_until_end(pty_pair: tuple[int, str]) -> None:
+    master, path = pty_pair
+    _write_soon(master, _record_lines() + b"after\n")
+    seen: list[str] = []
+    text = read_records(path, 5.0, on_line=seen.append)
+    assert parse_stream(text).end.status == 0
+    assert seen[0] == "hello" and seen[-1] == "after", "the short drain after END keeps what follows"
+
+
+def test_reader_leaves_a_given_port_open(pty_pair: tuple[int, str]) -> None:
+    master, path = pty_pair
+    with serial.Serial(path, 115200, timeout=None) as port:
+        os.write(master, _record_lines(status=1))
+        assert parse_stream(read_records(port, 5.0)).end.status == 1
+        assert port.is_open and port.timeout is None
+
+
+def test_reader_reports_a_damaged_stream(pty_pair: tuple[int, str]) -> None:
+    master, path = pty_pair
+    _write_soon(master, _record_lines().replace(b"R i=0", b"R i=5"))
+    with pytest.raises(QmcuError, match=rf"the result stream from {path} is damaged: corrupt record .*crc mismatch"):
+        read_records(path, 5.0)
+
+
+def test_port_that_goes_away_before_end_is_a_clear_error() -> None:
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    os.close(slave)
+    _write_soon(master, _record_lines()[:60])
+    threading.Timer(1.0, os.close, (master,)).start()  # the board is unplugged
+    with pytest.raises(QmcuError, match=rf"serial port {path} closed before the END record .*; last lines: hello"):
+        read_records(path, 5.0)
+
+
+def test_missing_port_is_a_clear_error() -> None:
+    with pytest.raises(QmcuError, match=r"cannot open serial port /dev/ttyQMCU-none: .*; the port does not exist: plug the "
+                                        r"board in"):
+        read_records("/dev/ttyQMCU-none", 1.0)
+    with pytest.raises(QmcuError, match=r"cannot open serial port socket://127\.0\.0\.1:1: .*nothing accepts connections"):
+        read_records("socket://127.0.0.1:1", 1.0)
+
+
+def test_busy_port_is_a_clear_error(pty_pair: tuple[int, str]) -> None:
+    _, path = pty_pair
+    with serial.Serial(path, exclusive=True), pytest.raises(QmcuError, match=rf"cannot open serial port {path}: .*another "
+                                                                            r"program holds the port"):
+        read_records(path, 1.0)
+
+
+# --- flags, sources and the generated header --------------------------------------------------------
+
+@pytest.mark.parametrize("board", TARGETS, ids=lambda b: b.id)
+def test_console_choice_follows_board_data(board: Board) -> None:
+    corner = board.corners[0]
+    default = toolchain.target_flags(board, corner)
+    assert default.defines == toolchain.target_flags(board, corner, console=board.consoles[0]).defines
+    for console in board.consoles:
+        flags = toolchain.target_flags(board, corner, console=console)
+        names = [p.name for p in toolchain.platform_sources(board, corner, console)]
+        assert flags.defines[f"QMCU_CONSOLE_{console.upper()}"] == "1"
+        assert flags.defines[f"QMCU_EXIT_{board.exit.upper()}"] == "1"
+        assert ("semihosting.cpp" in names) == (console == "semihosting" or board.exit == "semihosting")
+        assert ("halt.cpp" in names) == (board.exit == "halt")
+        uart_files = [n for n in names if n.startswith("uart_")]
+        assert len(uart_files) == (console == "uart")
+        assert ("board_init.cpp" in names) == ("QMCU_BOARD_INIT" in flags.defines)
+        assert ("board_init.cpp" in names) == (console == "uart" or bool(board.clock and board.clock.init))
+    with pytest.raises(QmcuError, match=rf"board {board.id} has no console 'jtag'; use one of its consoles: "
+                                        rf"{', '.join(board.consoles)}"):
+        toolchain.target_flags(board, corner, console="jtag")
+    with pytest.raises(QmcuError, match="has no console 'jtag'"):
+        toolchain.platform_sources(board, corner, "jtag")
+    stdout_board = dataclasses.replace(board, consoles=(*board.consoles, "stdout"))
+    with pytest.raises(QmcuError, match=r"console 'stdout' of board \S+ is not implemented by the Cortex-M platform"):
+        toolchain.target_flags(stdout_board, corner, console="stdout")
+
+
+@pytest.mark.parametrize("board", [b for b in TARGETS if "uart" in b.consoles], ids=lambda b: b.id)
+def test_board_config_header_carries_the_uart(board: Board) -> None:
+    assert board.uart is not None
+    text = board_config.render_board_config(board, "uart")
+    assert "GENERATED FILE - DO NOT EDIT" in text and f"boards/{board.id}.json" in text
+    assert f"constexpr uintptr_t kUartBase = 0x{board.uart.base:08x}u;" in text
+    assert f"constexpr uint32_t kUartDivisor = {round(board.uart.clock_hz / board.uart.baud)}u;" in text
+    for e in board.uart.enable:
+        assert f"{{0x{e.register:08x}u, {e.bit}u}}," in text
+    for p in board.uart.pins:
+        assert f"{{0x{p.gpio_base:08x}u, {p.pin}u, {p.af}u}}," in text
+    if "semihosting" in board.consoles:
+        assert "kUartBase" not in board_config.render_board_config(board, "semihosting")
+
+
+def test_board_config_rejects_an_unreachable_baud_rate() -> None:
+    board = UART_QEMU[0]
+    assert board.uart is not None
+    slow = dataclasses.replace(board, uart=dataclasses.replace(board.uart, clock_hz=100_000_000, baud=300))
+    with pytest.raises(QmcuError, match=r"needs divisor 333333, above 65535"):
+        board_config.render_board_config(slow, "uart")
+    # 16.5 clocks per bit: the divisor (16) is off by 3 %, more than a UART link tolerates.
+    odd = dataclasses.replace(board, uart=dataclasses.replace(board.uart, clock_hz=int(115200 * 16.5), baud=115200))
+    with pytest.raises(QmcuError, match=r"cannot make 115200 baud \(off by 3\.\d%\)"):
+        board_config.render_board_config(odd, "uart")
+
+
+@pytest.mark.parametrize("board", [b for b in TARGETS if b.kind != "qemu"], ids=lambda b: b.id)
+def test_every_console_of_a_board_that_cannot_run_here_compiles(builder: Builder, board: Board) -> None:
+    # Real boards cannot run here; their consoles, clock steps and exit must still build warning-free
+    # (QEMU boards build and run above and in test_platform.py).
+    for console in board.consoles:
+        builder.build(board, console, RECORDS_APP, {"RECORDS": "1", "APP_STATUS": "0"}, "compile", board.corners[0])
+
+
+def test_clock_steps_run_before_the_application(builder: Builder) -> None:
+    # QEMU ignores the clock registers, so the steps here write two free RAM words instead: the second step
+    # waits on the bit the first one set. The application checks both, over either console.
+    board = UART_QEMU[0]
+    assert board.ram is not None
+    if board.ram.size < 64 * 1024:
+        pytest.skip(f"board {board.id} has too little RAM for a free word between the data and the stack")
+    word = (board.ram.origin + board.ram.size // 2) & ~3  # above data and bss, below the stack
+    clock = Clock("test", 1, (ClockStep(word, 1), ClockStep(word + 4, 2, word, 1)))
+    clocked = dataclasses.replace(board, clock=clock)
+    assert board_config.needs_board_config(clocked, "semihosting")
+    assert f"{{0x{word + 4:08x}u, 0x00000002u, 0x{word:08x}u, 0x00000001u}}," in board_config.render_board_config(clocked)
+    defines = {"WORD": f"0x{word:08x}u"}
+    semihosting = run_qemu(board, builder.build(clocked, "semihosting", CLOCK_APP, defines, "clock"), TIMEOUT_S)
+    assert (semihosting.exit_code, semihosting.output_text) == (0, "clock steps ran\n")
+    uart = run_qemu_uart(board, builder.build(clocked, "uart", CLOCK_APP, defines, "clock"), TIMEOUT_S)
+    assert (uart.exit_code, uart.output_text) == (0, "clock steps ran\n")
+
+
+def test_no_board_named_in_console_code() -> None:
+    cortexm = sorted((REPO_ROOT / "firmware" / "platform" / "cortexm").glob("*"))
+    paths = [REPO_ROOT / "tools" / "qmcu" / "board_config.py", *cortexm]
+    for path in paths:
+        text = path.read_text()
+        for b in ALL_BOARDS:
+            for name in [b.id, *([b.qemu_machine] if b.qemu_machine else [])] if b.kind != "host" else []:
+                assert not re.search(rf"\b{re.escape(name)}\b", text), f"{path} names board {name}"
