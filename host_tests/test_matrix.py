@@ -28,7 +28,8 @@ def test_cells_cover_every_runnable_board_corner_and_mode() -> None:
     runnable = {b for b, raw in boards.items() if raw["kind"] in ("host", "qemu")}
     assert {c.opts.board.id for c in cells} == runnable
     assert all(c.opts.corner in c.opts.board.corners for c in cells)
-    assert len(cells) == sum(len(boards[b]["corners"]) for b in runnable) * 2
+    assert len(cells) == sum(len(boards[b]["corners"]) * len(boards[b]["consoles"]) for b in runnable) * 2
+    assert {c.console for c in cells if c.opts.board.id == "qemu-m4"} == {"semihosting", "uart"}
     assert {s.name.split("/")[0] for s in skipped} == set(boards) - runnable
     soft = [c for c in cells if c.note]
     assert soft and all(c.opts.corner.float == 1 and not c.opts.board.fpu for c in soft)

@@ -75,7 +75,8 @@ def _selected_boards(spec: str) -> list[Board]:
 
 def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped]]:
     """All cells the matrix runs here, and the ones it cannot run (with the reason)."""
-    base = {"model": "textbook", **{k: v for k, v in arguments.items() if k not in ("board", "STD", "FLOAT", "mode", "boards")}}
+    skip = ("board", "STD", "FLOAT", "mode", "boards", "console")
+    base = {"model": "textbook", **{k: v for k, v in arguments.items() if k not in skip}}
     model = {"model": "textbook", **arguments}["model"]
     modes = [m for m in arguments.get("modes", "").split(",") if m] or list(EXAMPLES[model].modes)
     cells: list[Cell] = []
@@ -87,10 +88,12 @@ def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped
             continue
         for corner in board.corners:
             note = "soft-float ABI: no FPU" if corner.float and board.kind != "host" and not board.fpu else ""
-            for mode in modes:
-                args = {**base, "board": board.id, "STD": str(corner.std), "FLOAT": str(corner.float), "mode": mode}
-                args.pop("modes", None)
-                cells.append(Cell(parse_options(args), args, board.consoles[0], note))
+            for console in board.consoles:
+                for mode in modes:
+                    args = {**base, "board": board.id, "STD": str(corner.std), "FLOAT": str(corner.float), "mode": mode,
+                            "console": console}
+                    args.pop("modes", None)
+                    cells.append(Cell(parse_options(args), args, console, note))
     return cells, skipped
 
 

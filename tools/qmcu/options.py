@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ DEFAULTS: dict[str, str] = {
     "board": "qemu-m4", "model": "trained", "STD": "0", "FLOAT": "0", "mode": "", "opt": "O2",
     "seed": "42", "epochs": "4000", "lr": "0.1", "max_tries": "8", "calibration": "", "timeout": "120",
     "boards": "", "modes": "", "update_budgets": "0",
+    "console": "", "transport": "socket", "port": "", "flasher": "", "dry_run": "0",
 }
 HELP: dict[str, str] = {
     "board": "board id, a file in boards/",
@@ -31,6 +33,11 @@ HELP: dict[str, str] = {
     "boards": "matrix only: comma-separated boards (default: all runnable here)",
     "modes": "matrix only: comma-separated modes (default: xor,exhaustive)",
     "update_budgets": "matrix only: 1 rewrites boards/budgets/ from this run's figures",
+    "console": "semihosting or uart (default: the board's first console)",
+    "transport": "QEMU UART runs: socket (TCP, pyserial socket://) or pty (a /dev/pts device pyserial opens)",
+    "port": "real boards: serial port of the ST-Link VCP (default: auto-detected by USB VID/PID)",
+    "flasher": "real boards: openocd, pyocd or stflash (default: the board file's)",
+    "dry_run": "real boards: 1 prints the exact flash command and serial settings, touching nothing",
 }
 
 
@@ -47,11 +54,18 @@ class BuildOptions:
     max_tries: int
     calibration: Path | None
     timeout: float
+    console: str = ""
+    transport: str = "socket"
+    port: str = ""
+    flasher: str = ""
+    dry_run: bool = False
 
     @property
     def build_dir(self) -> Path:
         """build/<board>-<corner>[-textbook][-Os]: one folder per configuration, reports next to the image."""
         suffix = ("" if self.model == "trained" else f"-{self.model}") + ("" if self.opt == "O2" else f"-{self.opt}")
+        if self.console != self.board.consoles[0]:
+            suffix += f"-{self.console}"
         return BUILD_DIR / f"{self.board.id}-{self.corner.name}{suffix}"
 
     @property
@@ -120,6 +134,11 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
         max_tries=int(_as(int, "max_tries", a["max_tries"], "give a positive integer")),
         calibration=calibration, timeout=float(_as(float, "timeout", a["timeout"], "give seconds")),
     )
+    console = a["console"] or board.consoles[0]
+    if console not in board.consoles:
+        raise QmcuError(f"board {board.id} has no console {console!r}", f"use one of {', '.join(board.consoles)}")
+    opts = dataclasses.replace(opts, console=console, transport=_choice("transport", a["transport"], ("socket", "pty")),
+                               port=a["port"], flasher=a["flasher"], dry_run=_choice("dry_run", a["dry_run"], ("0", "1")) == "1")
     if opts.epochs < 1 or opts.max_tries < 1 or not opts.lr > 0 or not opts.timeout > 0:
         raise QmcuError("epochs, max_tries, lr and timeout must be positive", "fix the value on the command line")
     return opts

@@ -60,10 +60,21 @@ def execute(opts: BuildOptions, program: Path) -> tuple[RunResult, list[int] | N
         entry, rets = insn_plugin.call_window_args(program, "qmcu_infer", TARGET_PREFIX)
         counts_file = program.with_name(f"{program.stem}.plugin-counts")
         counts_file.unlink(missing_ok=True)
-        result = run_qemu(board, program, opts.timeout, insn_plugin.plugin_argv(so, entry, rets, counts_file))
+        plugin = insn_plugin.plugin_argv(so, entry, rets, counts_file)
+        if opts.console == "uart":
+            from .runners.qemu_uart import run_qemu_uart
+
+            result = run_qemu_uart(board, program, opts.timeout, opts.transport, plugin)
+        else:
+            result = run_qemu(board, program, opts.timeout, plugin)
         counts = insn_plugin.read_counts(counts_file)[0] if counts_file.exists() else None
         return result, counts
-    raise QmcuError(f"board {board.id} is real hardware", "flash it with `scons board=<id> flash run` (issue 4)")
+    from .runners.board import run_board
+
+    result = run_board(board, program, opts.port or None, opts.flasher or None, opts.timeout, dry_run=opts.dry_run)
+    if isinstance(result, list):  # dry run: the flash command was printed, nothing ran
+        raise QmcuError("dry run: nothing was flashed or run", "drop dry_run=1 to flash the board and read its results")
+    return result, None
 
 
 def merge_counts(verdict: Verdict, plugin: list[int] | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ SConstruct only calls setup(). Targets are aliases:
   build (default)  train/quantize/emit if needed, compile, check the image
   run              build, then run on the board, judge and write the reports
   size             print the image's flash/RAM figures
+  flash            real boards: program the image (dry_run=1 prints the command)
   matrix           every runnable board x corner x mode, in parallel with -j, then the matrix reports
 
 Every Python step is one top-level function in STEPS, called through one action whose signature
@@ -25,7 +26,7 @@ from typing import Any
 from SCons.Action import Action  # type: ignore[import-untyped]
 from SCons.Script import AlwaysBuild, Default, Environment, Exit, Help  # type: ignore[import-untyped]
 
-from . import atomic, elfcheck, linker, toolchain
+from . import atomic, board_config, elfcheck, linker, toolchain
 from .errors import QmcuError
 from .options import DEFAULTS, HELP, BuildOptions, parse_options
 from .paths import FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE
@@ -93,6 +94,30 @@ def _check_image(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     atomic.write_text(t[0], json.dumps(checked, indent=1, default=str) + "\n")
 
 
+def _board_config(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    opts = parse_options(a["options"])
+    board_config.write_board_config(opts.board, t[0], opts.console)
+
+
+def _flash(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from . import flash
+
+    opts = parse_options(a["options"])
+    if opts.board.kind != "hardware":
+        raise QmcuError(f"board {opts.board.id} is a {opts.board.kind} board: there is nothing to flash",
+                        "use `scons board=<id> run`; flash is for boards of kind hardware")
+    flash.flash(opts.board, Path(a["program"]), opts.flasher or None, dry_run=opts.dry_run)
+
+
+def _dry_run(opts: BuildOptions, program: Path) -> None:
+    """Print the exact flash command and the serial settings of a real-board run; touch nothing."""
+    from .runners.board import run_board
+
+    if opts.board.kind != "hardware":
+        raise QmcuError(f"dry_run=1 applies to real boards; {opts.board.id} is a {opts.board.kind} board", "drop dry_run=1")
+    run_board(opts.board, program, opts.port or None, opts.flasher or None, opts.timeout, dry_run=True)
+
+
 def _print_size(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from .runflow import forward_sizes
 
@@ -111,6 +136,9 @@ def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
     opts = parse_options(a["options"])
     program = Path(a["program"])
+    if opts.dry_run:
+        _dry_run(opts, program)
+        return
     if a.get("matrix"):
         _run_matrix_cell(opts, program, Path(a["intmodel"]))
         return
@@ -130,7 +158,7 @@ def _run_matrix_cell(opts: BuildOptions, program: Path, intmodel_path: Path) -> 
 
     status = (opts.build_dir / opts.report_name).with_suffix(".status.json")
     (opts.build_dir / opts.report_name).unlink(missing_ok=True)
-    name = f"{opts.board.id}/{opts.model}/{opts.corner.name}/{opts.board.consoles[0]}/{opts.mode}"
+    name = f"{opts.board.id}/{opts.model}/{opts.corner.name}/{opts.console}/{opts.mode}"
     try:
         doc = runflow.run(opts, program, intmodel.load(intmodel_path))
     except QmcuError as err:
@@ -198,14 +226,15 @@ def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
     corner, board = opts.corner, opts.board
     if board.is_target:
         cxx = toolchain.require_tool(f"{TARGET_PREFIX}g++")
-        flags = toolchain.target_flags(board, corner, f"-{opts.opt}")
+        flags = toolchain.target_flags(board, corner, f"-{opts.opt}", opts.console)
     else:
         cxx = toolchain.require_tool("g++")
         flags = toolchain.host_flags(corner, f"-{opts.opt}")
     env = Environment(ENV={"PATH": os.environ.get("PATH", "")}, CXX=cxx, LINK=cxx, CC=cxx,
                       CXXFLAGS=list(flags.cxxflags), LINKFLAGS=list(flags.linkflags),
                       CPPDEFINES=dict(flags.defines), LIBS=list(flags.libs),
-                      CPPPATH=[str(gen_dir), str(opts.model_dir), str(RUNTIME_INCLUDE), str(FIRMWARE_DIR / "platform"),
+                      CPPPATH=[str(gen_dir), str(gen_dir / "platform"), str(opts.model_dir), str(RUNTIME_INCLUDE),
+                               str(FIRMWARE_DIR / "platform"),
                                str(FIRMWARE_DIR / "app")])
     if board.is_target:
         env.Append(CPPDEFINES={"QMCU_COUNTER_UNIT": board.counter_unit})
@@ -226,6 +255,7 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
             base.Alias("build", nodes["checked"])
             base.Alias("size", nodes["size"])
             base.Alias("run", nodes["run"])
+            base.Alias("flash", nodes["flash"])
             Default("build")
     except QmcuError as err:
         print(f"qmcu: error: {err}", file=sys.stderr)
@@ -245,10 +275,17 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
                     "emit_vectors", {"mode": opts.mode}, "emitting $TARGET")
     env = _firmware_env(opts, gen_dir)
     objdir = bdir / "obj" / opts.artifact_stem
-    sources = [FIRMWARE_DIR / "app" / opts.example.app, *toolchain.platform_sources(opts.board, opts.corner)]
+    platform = toolchain.platform_sources(opts.board, opts.corner, opts.console) if opts.board.is_target else \
+        toolchain.platform_sources(opts.board, opts.corner)
+    sources = [FIRMWARE_DIR / "app" / opts.example.app, *platform]
     objects = [env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src)) for src in sources]
+    generated = [header, vectors]
+    if opts.board.is_target and board_config.needs_board_config(opts.board, opts.console):
+        generated += _step(base, str(gen_dir / "platform" / "board_config.hpp"),
+                           [str(PKG / "board_config.py"), str(opts.board_file)], "board_config",
+                           {"options": arguments}, "writing $TARGET")
     for obj in objects:
-        env.Depends(obj, [header, vectors])
+        env.Depends(obj, generated)
     program_path = bdir / (opts.artifact_stem + (".elf" if opts.board.is_target else ""))
     board_args = {"options": arguments}
     if opts.board.is_target:
@@ -266,12 +303,14 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     else:
         checked = env.Program(str(program_path), objects)
     run_args = {**board_args, "program": str(program_path), "intmodel": str(intmodel), "matrix": matrix}
+    flash = _step(base, str(program_path) + ".flashed", checked, "flash", run_args, "")
+    AlwaysBuild(flash)
     size = _step(base, str(program_path) + ".size-shown", checked, "size", run_args, "size of $SOURCE")
     AlwaysBuild(size)
-    message = "" if matrix else f"running on {opts.board.id} ({opts.corner.name}, {opts.mode})"
+    message = "" if matrix else f"running on {opts.board.id} ({opts.corner.name}, {opts.console}, {opts.mode})"
     run = _step(base, str(bdir / f".{opts.artifact_stem}.run"), [checked, intmodel], "run", run_args, message)
     AlwaysBuild(run)
-    return {"checked": checked, "size": size, "run": run}
+    return {"checked": checked, "size": size, "run": run, "flash": flash}
 
 
 def _matrix_graph(arguments: dict[str, str], target: str) -> None:
@@ -317,7 +356,7 @@ def _bench_finish(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
 
 def _help_text() -> str:
-    lines = ["qmcu: scons [build|run|size|matrix] key=value ...", "", "options:"]
+    lines = ["qmcu: scons [build|run|size|flash|matrix|bench] key=value ...", "", "options:"]
     lines += [f"  {k}={DEFAULTS[k] or '<none>'}  {HELP[k]}" for k in DEFAULTS]
     return "\n".join(lines) + f"\n\nrepo: {REPO_ROOT}\n"
 
@@ -325,7 +364,8 @@ def _help_text() -> str:
 STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header": _emit_header,
                           "train_digits": _train_digits, "quantize_digits": _quantize_digits,
                           "emit_vectors": _emit_vectors, "linker_script": _linker_script,
-                          "check_image": _check_image, "size": _print_size, "run": _run,
+                          "check_image": _check_image, "board_config": _board_config, "flash": _flash,
+                          "size": _print_size, "run": _run,
                           "matrix_finish": _matrix_finish, "bench_finish": _bench_finish}
 
 __all__ = ["setup", "STEPS"]
