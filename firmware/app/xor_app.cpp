@@ -20,8 +20,15 @@ namespace qv = qmcu_vectors;
 
 namespace {
 
+#if QMCU_FLOAT && QMCU_STD
+// The seed's API (QDense built by buildRequantizer) in the corner where it can exist.
 using QDenseFC1 = qmcu::QDense<int8_t, int8_t, int32_t, int8_t, pq::NumInputs, pq::HiddenSize>;
 using QDenseFC2 = qmcu::QDense<int8_t, int8_t, int32_t, int8_t, pq::HiddenSize, pq::NumOutputs>;
+#else
+// The fast kernels on the host-prepared constants (same bits, see qdense_fast.hpp).
+using QDenseFC1 = qmcu::QDenseFast<pq::NumInputs, pq::HiddenSize>;
+using QDenseFC2 = qmcu::QDenseFast<pq::HiddenSize, pq::NumOutputs>;
+#endif
 
 struct Network {
     QDenseFC1 fc1;
@@ -55,10 +62,8 @@ Network buildNetwork() {
 // MCU way: the host already computed every integer.
 Network buildNetwork() {
     Network net{};
-    net.fc1 = {pq::kFc1Weights, pq::kFc1Biases, static_cast<int8_t>(pq::kInputZeroPoint),
-               {pq::kFc1Multiplier, pq::kFc1Shift, pq::kFc1OutputZeroPoint, pq::kFc1ActMin, pq::kFc1ActMax}};
-    net.fc2 = {pq::kFc2Weights, pq::kFc2Biases, static_cast<int8_t>(pq::kHiddenZeroPoint),
-               {pq::kFc2Multiplier, pq::kFc2Shift, pq::kFc2OutputZeroPoint, pq::kFc2ActMin, pq::kFc2ActMax}};
+    net.fc1 = {pq::kFc1FastWeights, pq::kFc1FastFoldedBiases, pq::kFc1FastRequantizer};
+    net.fc2 = {pq::kFc2FastWeights, pq::kFc2FastFoldedBiases, pq::kFc2FastRequantizer};
     net.sigmoid_lut = pq::kSigmoidLUT;
     return net;
 }

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import atomic
 from .cpp import banner, float_literal, int_array
 from .intmodel import Dense, IntModel
+from .kernel_layout import prepare_dense, render_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ def render_xor_header(model: IntModel) -> str:
         "#include <stddef.h>",
         "#include <stdint.h>",
         "",
+        "#include <qmcu/qdense_fast.hpp>",
+        "",
         f"namespace {NAMESPACE} {{",
         "",
         f"constexpr size_t NumInputs = {fc1.in_features};",
@@ -77,6 +80,9 @@ def render_xor_header(model: IntModel) -> str:
         "// Sigmoid lookup table computed on the host (what buildQSigmoidLUT would fill): index q + 128.",
         int_array("int8_t", "kSigmoidLUT", sig.table),
         "",
+        "// The same layers prepared for qmcu::QDenseFast (zero point folded, weights in the kernel layout).",
+        render_prepared("kFc1Fast", prepare_dense(fc1)),
+        render_prepared("kFc2Fast", prepare_dense(fc2)),
         f"}}  // namespace {NAMESPACE}",
         "",
     ]

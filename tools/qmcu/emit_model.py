@@ -12,12 +12,13 @@ from pathlib import Path
 from . import atomic
 from .cpp import banner, float_literal, int_array
 from .intmodel import Dense, IntModel, Lut
+from .kernel_layout import prepare_dense, render_prepared
 
 logger = logging.getLogger(__name__)
 
 
 def _dense_type(d: Dense) -> str:
-    return f"qmcu::QDense<int8_t, int8_t, int32_t, int8_t, {d.in_features}, {d.out_features}>"
+    return f"qmcu::QDenseFast<{d.in_features}, {d.out_features}>"
 
 
 def render_model_header(model: IntModel) -> str:
@@ -28,7 +29,7 @@ def render_model_header(model: IntModel) -> str:
         widths[i] = w = v if v is not None else w
     lines = [
         banner(f"qmcu int8 model '{model.name}': {len(model.layers)} layers", provenance),
-        "#pragma once", "", "#include <qmcu/qmcu.hpp>", "", "namespace qmcu_model {", "",
+        "#pragma once", "", "#include <qmcu/qdense_fast.hpp>", "#include <qmcu/qmcu.hpp>", "", "namespace qmcu_model {", "",
         f"constexpr const char* kName = \"{model.name}\";",
         f"constexpr size_t kInputs = {model.input_size};",
         f"constexpr size_t kOutputs = {widths[-1]};",
@@ -42,10 +43,9 @@ def render_model_header(model: IntModel) -> str:
     for k, lay in enumerate(model.layers):
         if isinstance(lay, Dense):
             lines += [f"// layer {k} '{lay.name}': dense {lay.in_features} -> {lay.out_features}, activation {lay.activation}",
-                      int_array("int8_t", f"kL{k}Weights", lay.weights), int_array("int32_t", f"kL{k}Biases", lay.bias), ""]
+                      render_prepared(f"kL{k}", prepare_dense(lay))]
             members.append(f"    {_dense_type(lay)} l{k};")
-            inits.append(f"    {{kL{k}Weights, kL{k}Biases, static_cast<int8_t>({lay.input_zero_point}), "
-                         f"{{{lay.multiplier}, {lay.shift}, {lay.output_zero_point}, {lay.act_min}, {lay.act_max}}}}},")
+            inits.append(f"    {{kL{k}Weights, kL{k}FoldedBiases, kL{k}Requantizer}},")
             calls.append(f"        case {k}: g_layers.l{k}.forward(in, out); break;")
         else:
             assert isinstance(lay, Lut)

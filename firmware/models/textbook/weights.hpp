@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <qmcu/qdense_fast.hpp>
+
 namespace pytorch_quant_xor {
 
 constexpr size_t NumInputs = 2;
@@ -73,5 +75,26 @@ constexpr int8_t kSigmoidLUT[256] = {
     72, 73, 73, 74, 75, 75, 76, 77, 77, 78, 78, 79, 80, 80, 81, 82,
     82, 83, 83, 84, 84, 85, 86, 86, 87, 87, 88, 88, 89, 89, 90, 90,
     91, 91, 92, 92, 93, 93, 94, 94, 95, 95, 96, 96, 96, 97, 97, 98};
+
+// The same layers prepared for qmcu::QDenseFast (zero point folded, weights in the kernel layout).
+// fc1: qmcu::QDenseFast<2, 4>; input zero point -128 folded into the biases;
+// every partial sum stays in [-32385, 64770] for any int8 input.
+// Weights widened to int16 in the kernel layout of qdense_fast.hpp (4 rows x 2 values).
+alignas(4) constexpr int16_t kFc1FastWeights[8] = {
+    127, 127, 127, 127, 127, 127, 127, 127};
+constexpr int32_t kFc1FastFoldedBiases[4] = {
+    32512, 127, 32512, 127};
+// out = clamp(round(acc * 1082196480 * 2^-7 / 2^31) + -128, -128, 127); shift > 0 is a left shift
+constexpr qmcu::Requantizer kFc1FastRequantizer{1082196480, -7, -128, -128, 127};
+
+// fc2: qmcu::QDenseFast<4, 1>; input zero point -128 folded into the biases;
+// every partial sum stays in [-72866, 24544] for any int8 input.
+// Weights widened to int16 in the kernel layout of qdense_fast.hpp (1 rows x 4 values).
+alignas(4) constexpr int16_t kFc2FastWeights[4] = {
+    64, 64, -127, -127};
+constexpr int32_t kFc2FastFoldedBiases[1] = {
+    -24224};
+// out = clamp(round(acc * 1082196480 * 2^-5 / 2^31) + -1, -128, 127); shift > 0 is a left shift
+constexpr qmcu::Requantizer kFc2FastRequantizer{1082196480, -5, -1, -128, 127};
 
 }  // namespace pytorch_quant_xor
