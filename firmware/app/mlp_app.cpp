@@ -4,25 +4,16 @@
 #include <qmcu/qmcu.hpp>
 
 #include "model.hpp"
-#include "platform.hpp"
-#include "records.hpp"
+#include "app_records.hpp"
 #include "text_line.hpp"
 #include "vectors.hpp"
-
-#define QMCU_STR2(x) #x
-#define QMCU_STR(x) QMCU_STR2(x)
-#ifndef QMCU_COUNTER_UNIT
-#define QMCU_COUNTER_UNIT none
-#endif
 
 namespace qm = qmcu_model;
 namespace qv = qmcu_vectors;
 
 namespace {
 
-struct ConsoleSink {
-    static void write(const char* p, size_t n) { qmcu::platform::console_write(p, n); }
-};
+using qmcu::app::ConsoleSink;
 // Records carry every input value: 64 int8 values need more than the default 256-byte line.
 using Writer = qmcu::records::RecordWriter<ConsoleSink, 160 + 5 * (qm::kInputs + qm::kOutputs)>;
 
@@ -56,10 +47,7 @@ void profileLayers(Writer& w) {
         const uint32_t t0 = qmcu::platform::counter_read();
         qm::forwardLayer(k, in, out);
         const uint32_t t1 = qmcu::platform::counter_read();
-        w.begin("LAYER");
-        w.field("name", qm::kLayerNames[k]);
-        w.field("n", static_cast<int32_t>(t1 - t0));
-        w.end();
+        qmcu::app::writeLayer(w, qm::kLayerNames[k], t1 - t0);
     }
 }
 
@@ -70,45 +58,23 @@ extern "C" __attribute__((noinline, noipa)) void qmcu_infer(const int8_t* in, in
 
 extern "C" int app_main() {
     Writer w;
-    w.begin("BEGIN");
-    w.field("proto", 1);
-    w.field("model", qv::kModelName);
-    w.field("mode", qv::kMode);
-    w.field("count", static_cast<int32_t>(qv::kCount));
-    w.field("outputs", static_cast<int32_t>(qm::kOutputs));
-    w.field("unit", QMCU_STR(QMCU_COUNTER_UNIT));
-    w.end();
+    qmcu::app::writeBegin(w, qv::kModelName, qv::kMode, qv::kCount, qm::kOutputs);
     int32_t correct = 0;
     for (size_t i = 0; i < qv::kCount; ++i) {
         int8_t in[qm::kInputs];
         int8_t out[qm::kOutputs];
         loadInput(i, in);
-        const uint32_t t0 = qmcu::platform::counter_read();
-        qmcu_infer(in, out);
-        const uint32_t t1 = qmcu::platform::counter_read();
-        w.begin("R");
-        w.field("i", static_cast<int32_t>(i));
-        w.field_list("in", in, qm::kInputs);
-        w.field_list("out", out, qm::kOutputs);
-        w.field("n", static_cast<int32_t>(t1 - t0));
-        w.end();
+        qmcu::app::inferAndRecord(w, i, in, qm::kInputs, out, qm::kOutputs, qmcu_infer);
         if (i < qv::kLabelledCount) {
             correct += argmax(out, qm::kOutputs) == qv::kLabels[i] ? 1 : 0;
         }
     }
-    w.begin("SUM");
-    w.field("correct", correct);
-    w.field("total", static_cast<int32_t>(qv::kLabelledCount));
-    w.end();
+    qmcu::app::writeSummary(w, correct, qv::kLabelledCount);
     qmcu::TextLine line;
     line.add("int8 ").add(qm::kName).add(" accuracy on the target: ").num(correct).add("/");
     line.num(static_cast<int32_t>(qv::kLabelledCount)).add("\n");
     ConsoleSink::write(line.data(), line.size());
     profileLayers(w);
-    w.begin("END");
-    w.field("status", int32_t{0});
-    w.field("records", static_cast<int32_t>(qv::kCount));
-    w.field("stack", static_cast<int32_t>(qmcu::platform::stack_used()));
-    w.end();
+    qmcu::app::writeEnd(w, 0, qv::kCount);
     return 0;
 }

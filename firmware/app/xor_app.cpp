@@ -3,17 +3,10 @@
 // host's judge recomputes everything from the records.
 #include <qmcu/qmcu.hpp>
 
-#include "platform.hpp"
-#include "records.hpp"
+#include "app_records.hpp"
 #include "text_line.hpp"
 #include "vectors.hpp"
 #include "weights.hpp"
-
-#define QMCU_STR2(x) #x
-#define QMCU_STR(x) QMCU_STR2(x)
-#ifndef QMCU_COUNTER_UNIT
-#define QMCU_COUNTER_UNIT none
-#endif
 
 namespace pq = pytorch_quant_xor;
 namespace qv = qmcu_vectors;
@@ -85,9 +78,7 @@ using fwd::g_net;
 
 namespace {
 
-struct ConsoleSink {
-    static void write(const char* p, size_t n) { qmcu::platform::console_write(p, n); }
-};
+using qmcu::app::ConsoleSink;
 using Writer = qmcu::records::RecordWriter<ConsoleSink>;
 
 }  // namespace
@@ -150,10 +141,7 @@ void profileLayers(Writer& w) {
     const char* names[3] = {"fc1", "fc2", "sigmoid"};
     const uint32_t counts[3] = {t1 - t0, t2 - t1, t3 - t2};
     for (int k = 0; k < 3; ++k) {
-        w.begin("LAYER");
-        w.field("name", names[k]);
-        w.field("n", static_cast<int32_t>(counts[k]));
-        w.end();
+        qmcu::app::writeLayer(w, names[k], counts[k]);
     }
 }
 
@@ -162,29 +150,14 @@ void profileLayers(Writer& w) {
 extern "C" int app_main() {
     g_net = buildNetwork();
     Writer w;
-    w.begin("BEGIN");
-    w.field("proto", 1);
-    w.field("model", qv::kModelName);
-    w.field("mode", qv::kMode);
-    w.field("count", static_cast<int32_t>(qv::kCount));
-    w.field("outputs", static_cast<int32_t>(pq::NumOutputs));
-    w.field("unit", QMCU_STR(QMCU_COUNTER_UNIT));
-    w.end();
+    qmcu::app::writeBegin(w, qv::kModelName, qv::kMode, qv::kCount, pq::NumOutputs);
 
     int32_t correct = 0;
     for (size_t i = 0; i < qv::kCount; ++i) {
         int8_t in[pq::NumInputs];
         int8_t out[pq::NumOutputs];
         loadInput(i, in);
-        const uint32_t t0 = qmcu::platform::counter_read();
-        qmcu_infer(in, out);
-        const uint32_t t1 = qmcu::platform::counter_read();
-        w.begin("R");
-        w.field("i", static_cast<int32_t>(i));
-        w.field_list("in", in, pq::NumInputs);
-        w.field_list("out", out, pq::NumOutputs);
-        w.field("n", static_cast<int32_t>(t1 - t0));
-        w.end();
+        qmcu::app::inferAndRecord(w, i, in, pq::NumInputs, out, pq::NumOutputs, qmcu_infer);
 #if !defined(QMCU_VECTORS_EXHAUSTIVE)
         if (i < qv::kLabelledCount) {
             const int pred = out[0] >= qv::kPositiveMinQ ? 1 : 0;
@@ -195,20 +168,13 @@ extern "C" int app_main() {
     }
     int status = 0;
     if (qv::kLabelledCount > 0) {
-        w.begin("SUM");
-        w.field("correct", correct);
-        w.field("total", static_cast<int32_t>(qv::kLabelledCount));
-        w.end();
+        qmcu::app::writeSummary(w, correct, qv::kLabelledCount);
         qmcu::TextLine line;
         line.add("int8 XOR accuracy: ").num(correct).add("/").num(static_cast<int32_t>(qv::kLabelledCount)).add("\n");
         ConsoleSink::write(line.data(), line.size());
         status = correct == static_cast<int32_t>(qv::kLabelledCount) ? 0 : 1;
     }
     profileLayers(w);
-    w.begin("END");
-    w.field("status", status);
-    w.field("records", static_cast<int32_t>(qv::kCount));
-    w.field("stack", static_cast<int32_t>(qmcu::platform::stack_used()));
-    w.end();
+    qmcu::app::writeEnd(w, status, qv::kCount);
     return status;
 }
