@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -114,11 +115,41 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _qmp_cont(qemu: _Qemu, path: str) -> None:
+    """Resume a QEMU started with -S through its QMP socket (capabilities handshake, then cont)."""
+
+    def connect() -> socket.socket | None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+        except OSError:
+            s.close()
+            return None
+        return s
+
+    with _await(qemu, f"QMP on {path}", connect) as qmp:
+        qmp.settimeout(STARTUP_S)
+        reader = qmp.makefile("rb")
+        reader.readline()  # the greeting
+        for command in (b'{"execute": "qmp_capabilities"}\n', b'{"execute": "cont"}\n'):
+            qmp.sendall(command)
+            reply = reader.readline()
+            while b'"event"' in reply:  # asynchronous events (RESUME) may come before the reply
+                reply = reader.readline()
+            if b'"return"' not in reply:
+                raise QmcuError(f"QEMU refused {command.decode().strip()}: {reply.decode(errors='replace').strip()}",
+                                "see QEMU's message")
+
+
 def _start_socket(argv: list[str]) -> tuple[_Qemu, serial.SerialBase]:
+    # QEMU starts paused (-S) and is resumed over QMP only once pyserial has connected: pyserial's
+    # socket:// open() discards whatever already arrived, which under load could be the first records.
     for _ in range(3):
         port = _free_port()
         url = f"socket://127.0.0.1:{port}"
-        qemu = _Qemu(_with_serial(argv, "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on"))
+        qmp_path = os.path.join(tempfile.mkdtemp(prefix="qmcu-qmp-"), "qmp.sock")
+        qemu = _Qemu(_with_serial(argv, "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on") +
+                     ["-S", "-qmp", f"unix:{qmp_path},server=on,wait=off"])
 
         def connect(url: str = url) -> serial.SerialBase | None:
             try:
@@ -127,7 +158,14 @@ def _start_socket(argv: list[str]) -> tuple[_Qemu, serial.SerialBase]:
                 return None  # not listening yet
 
         try:
-            return qemu, _await(qemu, f"listening on {url}", connect)
+            ser = _await(qemu, f"listening on {url}", connect)
+            try:
+                _qmp_cont(qemu, qmp_path)
+            except BaseException:
+                ser.close()
+                qemu.stop()
+                raise
+            return qemu, ser
         except BaseException:
             # Between our probe and QEMU's bind another program may have taken the port.
             if "Address already in use" not in qemu.stop():
