@@ -116,7 +116,7 @@ def _counter_defines(board: Board) -> dict[str, str]:
 
 
 # The file that drives each UART the board data may name (boards.UART_DRIVERS).
-_UART_SOURCES = {"stm32-usart": "uart_stm32.cpp", "stm32-usart-v2": "uart_stm32v2.cpp", "cmsdk-uart": "uart_cmsdk.cpp"}
+_UART_SOURCES = {"stm32-usart": "uart_stm32.cpp", "stm32-usart-v2": "uart_stm32.cpp", "cmsdk-uart": "uart_cmsdk.cpp"}
 
 
 def _console_defines(board: Board, console: str | None) -> dict[str, str]:
