@@ -3,6 +3,9 @@
   trained   the seed's 2-4-1 XOR MLP trained with PyTorch (default)
   textbook  the seed's exact XOR solution, committed under firmware/models/textbook (no torch)
   digits    a 64-32-10 ReLU MLP on scikit-learn's bundled 8x8 digits
+  digits-committed  one training of it, committed under firmware/models/digits (no torch): the
+            matrix's and the bench's digits cells, whose exact budgets must not depend on how a
+            CPU rounds PyTorch's float arithmetic (regenerate: python -m qmcu.digits)
 """
 
 from __future__ import annotations
@@ -29,4 +32,7 @@ EXAMPLES = {
     "textbook": Example("textbook", "xor_app.cpp", "weights.hpp", ("xor", "exhaustive"),
                         committed=FIRMWARE_DIR / "models" / "textbook"),
     "digits": Example("digits", "mlp_app.cpp", "model.hpp", ("test",), require_all_correct=False, trainer="digits"),
+    "digits-committed": Example("digits-committed", "mlp_app.cpp", "model.hpp", ("test",),
+                                committed=FIRMWARE_DIR / "models" / "digits", require_all_correct=False,
+                                trainer="digits"),
 }
