@@ -240,6 +240,18 @@ def test_result_index_beyond_count() -> None:
     assert error_of(joined(lines)) == "record seq 2 (R) at line 3: i=1 is beyond BEGIN count=1"
 
 
+def test_summary_correct_above_total() -> None:
+    lines = minimal(1)
+    lines.insert(2, format_record(2, "SUM", [("correct", 5), ("total", 4)]))
+    lines[-1] = format_record(3, "END", [("status", 0), ("records", 1), ("stack", 0)])
+    assert error_of(joined(lines)) == "record seq 2 (SUM) at line 3: correct=5 exceeds total=4"
+    # The boundary: correct == total is a perfect score, not an error.
+    lines[2] = format_record(2, "SUM", [("correct", 4), ("total", 4)])
+    assert parse_stream(joined(lines)).summary == Summary(4, 4)
+    lines[2] = format_record(2, "SUM", [("correct", 1), ("total", 0)])
+    assert error_of(joined(lines)) == "record seq 2 (SUM) at line 3: correct=1 exceeds total=0"
+
+
 def test_int8_out_of_range() -> None:
     lines = minimal(1)
     lines[1] = format_record(1, "R", [("i", 0), ("in", [0, 128]), ("out", [0]), ("n", 0)])

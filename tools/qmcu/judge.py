@@ -13,7 +13,7 @@ import numpy as np
 
 from . import reference
 from .intmodel import IntModel
-from .records import RecordStream
+from .records import RecordStream, Result
 from .vectors import Vectors, predictions
 
 logger = logging.getLogger(__name__)
@@ -53,10 +53,16 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors, require_all_c
         problems.append(f"target ran model {begin.model!r}, expected {model.name!r} (stale image?)")
     if begin.mode != vectors.mode or begin.count != vectors.count:
         problems.append(f"target ran mode {begin.mode} x{begin.count}, expected {vectors.mode} x{vectors.count}")
-    got_in = np.array([r.inputs for r in stream.results], dtype=np.int64).reshape(-1, model.input_size)
-    got_out = np.array([r.outputs for r in stream.results], dtype=np.int64).reshape(-1, model.output_size)
+    shape_problem = _shape_problem(stream, model)
+    results: list[Result] = stream.results
+    if shape_problem is not None:
+        # Results of another shape cannot be compared value by value: judge none of them (one line, no traceback).
+        problems.append(shape_problem)
+        results = []
+    got_in = np.array([r.inputs for r in results], dtype=np.int64).reshape(-1, model.input_size)
+    got_out = np.array([r.outputs for r in results], dtype=np.int64).reshape(-1, model.output_size)
     n = min(len(got_in), vectors.count)
-    if n < vectors.count:
+    if n < vectors.count and shape_problem is None:
         problems.append(f"only {n} of {vectors.count} results")
 
     bad_in = np.nonzero((got_in[:n] != vectors.inputs_q[:n]).any(axis=1))[0]
@@ -79,7 +85,7 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors, require_all_c
     correct = int((preds == labels[: len(preds)]).sum())
     ref_preds = predictions(model, expected[: len(labels)]) if len(labels) else np.zeros(0, np.int64)
     reference_correct = int((ref_preds == labels[: len(ref_preds)]).sum())
-    if len(labels):
+    if len(labels) and shape_problem is None:
         if require_all_correct and correct != len(labels):
             problems.append(f"accuracy {correct}/{len(labels)} is below {len(labels)}/{len(labels)}")
         if stream.summary is None:
@@ -98,3 +104,17 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors, require_all_c
         layer_counts=dict(stream.layers) if any(stream.layers.values()) else {},
         stack_bytes=end.stack, status=end.status, problems=problems,
     )
+
+
+def _shape_problem(stream: RecordStream, model: IntModel) -> str | None:
+    """One line when the results do not carry the model's number of inputs and outputs (another model's image?)."""
+    for what, size, widths in (("input", model.input_size, {len(r.inputs) for r in stream.results}),
+                               ("output", model.output_size, {len(r.outputs) for r in stream.results})):
+        wrong = sorted(w for w in widths if w != size)
+        if wrong:
+            return (f"the target's results carry {wrong[0]} {what} values each, model {model.name!r} has {size} "
+                    f"(an image built for another model? rebuild it)")
+    if stream.begin.outputs != model.output_size:
+        return (f"the target's BEGIN says outputs={stream.begin.outputs}, model {model.name!r} has "
+                f"{model.output_size} (an image built for another model? rebuild it)")
+    return None
