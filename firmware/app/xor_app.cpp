@@ -51,24 +51,23 @@ Network buildNetwork() {
     net.sigmoid_lut = g_sigmoid_lut;
     return net;
 }
-#else
-// MCU way: the host already computed every integer.
-Network buildNetwork() {
-    Network net{};
-    net.fc1 = {pq::kFc1FastWeights, pq::kFc1FastFoldedBiases, pq::kFc1FastRequantizer};
-    net.fc2 = {pq::kFc2FastWeights, pq::kFc2FastFoldedBiases, pq::kFc2FastRequantizer};
-    net.sigmoid_lut = pq::kSigmoidLUT;
-    return net;
-}
 #endif
 
 }  // namespace
 
-// The forward path's state, in a named namespace so the size report can find it in the ELF.
-// Filled at start-up, not constexpr: the compiler must read the weights from memory, as it would
-// for any real model, instead of folding them into the code.
+// The forward path's state, in a named namespace so the size report and the image check find it in
+// the ELF. Mutable, not constexpr: the compiler must read the weights from memory, as it would for
+// any real model, instead of folding them into the code. Statically initialised where the host
+// computed every integer (the MCU way), so the image itself holds the whole model and the build
+// proves it byte for byte (qmcu/image_model.py); the seed's API corner fills it at start-up.
 namespace fwd {
+#if QMCU_FLOAT && QMCU_STD
 Network g_net;
+#else
+Network g_net = {{pq::kFc1FastWeights, pq::kFc1FastFoldedBiases, pq::kFc1FastRequantizer},
+                 {pq::kFc2FastWeights, pq::kFc2FastFoldedBiases, pq::kFc2FastRequantizer},
+                 pq::kSigmoidLUT};
+#endif
 int8_t g_hidden[pq::HiddenSize];
 int8_t g_logit[pq::NumOutputs];
 }  // namespace fwd
@@ -148,7 +147,9 @@ void profileLayers(Writer& w) {
 }  // namespace
 
 extern "C" int app_main() {
+#if QMCU_FLOAT && QMCU_STD
     g_net = buildNetwork();
+#endif
     Writer w;
     qmcu::app::writeBegin(w, qv::kModelName, qv::kMode, qv::kCount, pq::NumOutputs);
 

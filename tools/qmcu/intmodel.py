@@ -20,6 +20,8 @@ from .qmath import INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN
 logger = logging.getLogger(__name__)
 
 FORMAT = "qmcu-intmodel/1"
+# The field holding the sha256 of the rest of the file: an edited integer model is refused on load.
+SEAL = "sha256"
 
 
 @dataclass
@@ -104,8 +106,27 @@ class IntModel:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def save(self, path: Path) -> None:
+        """Write the model with its seal: the sha256 of everything else in the file (see load)."""
         validate(self)
-        atomic.write_text(path, self.to_json())
+        doc = json.loads(self.to_json())
+        doc[SEAL] = _seal(doc)
+        atomic.write_text(path, json.dumps(doc, indent=1) + "\n")
+
+
+def _seal(doc: dict[str, Any]) -> str:
+    body = {k: v for k, v in doc.items() if k != SEAL}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def verify_source(model: IntModel, checkpoint: Path) -> None:
+    """Refuse an integer model that was not computed from this checkpoint (its recorded sha256)."""
+    from .seals import file_sha256
+
+    recorded = model.provenance.get("checkpoint_sha256")
+    if recorded is not None and checkpoint.is_file() and recorded != file_sha256(checkpoint):
+        raise QmcuError(f"integer model {model.name} was computed from another checkpoint than {checkpoint} "
+                        f"(recorded sha256 {str(recorded)[:12]}..., the file's {file_sha256(checkpoint)[:12]}...)",
+                        "re-run quantization (delete the intmodel.json; scons regenerates it)")
 
 
 def _int_range(model: str, where: str, values: list[int], lo: int, hi: int) -> None:
@@ -175,6 +196,10 @@ def load(path: Path) -> IntModel:
         raise QmcuError(f"integer model {path} is not valid JSON ({err.msg})", "delete it and re-run quantization") from err
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise QmcuError(f"integer model {path} is not a {FORMAT} file", "delete it and re-run quantization")
+    if doc.get(SEAL) != _seal(doc):
+        what = "has no qmcu seal" if SEAL not in doc else "was edited after qmcu wrote it (its sha256 seal does not match)"
+        raise QmcuError(f"integer model {path} {what}, so its provenance cannot be trusted",
+                        "delete it and re-run quantization (scons regenerates it from the checkpoint)")
     try:
         model = IntModel(name=doc["name"], input_size=doc["input_size"], input_scale=doc["input_scale"],
                          input_zero_point=doc["input_zero_point"], provenance=doc.get("provenance", {}),

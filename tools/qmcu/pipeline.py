@@ -14,6 +14,7 @@ import numpy as np
 
 from . import __version__
 from .intmodel import IntModel
+from .seals import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def quantize_digits_step(checkpoint: Path, out: Path) -> IntModel:
         "generator": f"qmcu {__version__}", "source": "digits", "torch": torch.__version__.split("+")[0],
         "seed": blob.get("seed"), "calibration": f"digits training split ({len(data.x_train)} images)",
         "inputs_sha256": inputs_digest(state, data.x_train, {"source": "digits"}),
+        "checkpoint_sha256": file_sha256(checkpoint),
         "float_test_accuracy": digits.float_accuracy(model, data),
     }
     int_model = quantize_sequential(model, data.x_train, name="digits", provenance=provenance)
@@ -103,6 +105,8 @@ def quantize_step(source: str, checkpoint: Path | None, calibration_file: Path |
         "calibration": "9x9 grid + 4 XOR corners" if calibration_file is None else calibration_file.name,
         "inputs_sha256": inputs_digest(state, calibration, {"source": source}),
     }
+    if checkpoint is not None:
+        provenance["checkpoint_sha256"] = file_sha256(checkpoint)
     int_model = quantize_sequential(model, calibration, name=f"xor-{source}", provenance=provenance)
     int_model.save(out)
     logger.info("wrote %s", out)

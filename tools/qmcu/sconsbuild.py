@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from SCons.Action import Action  # type: ignore[import-untyped]
-from SCons.Script import AlwaysBuild, Default, Environment, Exit, Help  # type: ignore[import-untyped]
+from SCons.Script import AlwaysBuild, Default, Environment, Exit, Help, SConsignFile  # type: ignore[import-untyped]
 
-from . import atomic, board_config, elfcheck, linker, toolchain
+from . import atomic, board_config, buildlock, elfcheck, linker, seals, toolchain
 from .errors import QmcuError
 from .options import DEFAULTS, HELP, BuildOptions, parse_options
-from .paths import FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE
+from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE
 
 logger = logging.getLogger(__name__)
 PKG = Path(__file__).resolve().parent
@@ -54,6 +54,8 @@ def _emit_header(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from . import intmodel
 
     model = intmodel.load(s[0])
+    if a.get("checkpoint"):
+        intmodel.verify_source(model, Path(a["checkpoint"]))
     if a.get("kind") == "model":
         from .emit_model import emit_model_header
 
@@ -88,9 +90,15 @@ def _linker_script(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
 
 def _check_image(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from . import intmodel
+    from .image_model import check_image_holds_model
+
     opts = parse_options(a["options"])
     elfcheck.check_fits(opts.board, s[0])
     checked = elfcheck.check_float_free(s[0], Path(f"{s[0]}.map"), opts.corner, ["qmcu_infer"])
+    model_line = check_image_holds_model(s[0], intmodel.load(Path(a["intmodel"])), opts.example.app,
+                                         seed_api=opts.corner.std and opts.corner.float)
+    checked["checks"].insert(0, model_line)
     atomic.write_text(t[0], json.dumps(checked, indent=1, default=str) + "\n")
 
 
@@ -173,13 +181,36 @@ def _run_matrix_cell(opts: BuildOptions, program: Path, intmodel_path: Path) -> 
 
 
 def _run_step(target: list[Any], source: list[Any], env: Any) -> int:
+    targets = [Path(str(x)) for x in target]
     try:
-        STEPS[env["QMCU_STEP"]]([Path(str(x)) for x in target], [Path(str(x)) for x in source],
-                                json.loads(env["QMCU_ARGS"]))
+        STEPS[env["QMCU_STEP"]](targets, [Path(str(x)) for x in source], json.loads(env["QMCU_ARGS"]))
     except QmcuError as err:
         print(f"qmcu: error: {err}", file=sys.stderr)
         return 1
+    for path in targets:
+        seals.record(path)
     return 0
+
+
+def _seal_outputs(target: list[Any], source: list[Any], env: Any) -> int:
+    """Post-action of compiler outputs (objects, programs, link maps): seal what was just written."""
+    for node in target:
+        path = Path(str(node))
+        seals.record(path)
+        if path.suffix == ".elf":
+            seals.record(Path(f"{path}.map"))
+    return 0
+
+
+_SEAL_ACTION = Action(_seal_outputs, strfunction=lambda *_: None)
+# Every file this graph generates; checked against its seal before the build starts (see seals.py).
+_GENERATED: list[Path] = []
+
+
+def _sealed(env: Any, nodes: Any, *extra: Path) -> Any:
+    env.AddPostAction(nodes, _SEAL_ACTION)
+    _GENERATED.extend([Path(str(n)) for n in nodes] + list(extra))
+    return nodes
 
 
 def _step_message(target: list[Any], source: list[Any], env: Any) -> str | None:
@@ -191,8 +222,10 @@ _STEP_ACTION = Action(_run_step, strfunction=_step_message, varlist=["QMCU_STEP"
 
 
 def _step(env: Any, target: Any, sources: list[Any], step: str, args: dict[str, Any], message: str) -> Any:
-    return env.Command(target, sources, _STEP_ACTION, QMCU_STEP=step, QMCU_ARGS=json.dumps(args, sort_keys=True),
-                       QMCU_MESSAGE=message)
+    nodes = env.Command(target, sources, _STEP_ACTION, QMCU_STEP=step, QMCU_ARGS=json.dumps(args, sort_keys=True),
+                        QMCU_MESSAGE=message)
+    _GENERATED.extend(Path(str(n)) for n in nodes)
+    return nodes
 
 
 def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
@@ -200,6 +233,7 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
     mdir = opts.model_dir
     example = opts.example
     if example.committed is not None:
+        _check_committed(mdir / "intmodel.json", mdir / example.header)
         return env.File(str(mdir / "intmodel.json")), env.File(str(mdir / example.header))
     if example.trainer == "digits":
         ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "digits.py")], "train_digits", {"seed": opts.seed},
@@ -207,8 +241,9 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
         code = [str(PKG / f) for f in ("sequential.py", "fakequant.py", "qmath.py", "intmodel.py", "pipeline.py")]
         intmodel = _step(env, str(mdir / "intmodel.json"), ckpt + code, "quantize_digits", {},
                          "calibrating on the training split, quantizing, fake-quant cross-check -> $TARGET")
-        header = _step(env, str(mdir / example.header), intmodel + [str(PKG / "emit_model.py"), str(PKG / "cpp.py")],
-                       "emit_header", {"kind": "model"}, "emitting $TARGET")
+        header = _step(env, str(mdir / example.header),
+                       intmodel + ckpt + [str(PKG / "emit_model.py"), str(PKG / "cpp.py")], "emit_header",
+                       {"kind": "model", "checkpoint": str(ckpt[0])}, "emitting $TARGET")
         return intmodel[0], header[0]
     train_args = {"seed": opts.seed, "epochs": opts.epochs, "lr": opts.lr, "max_tries": opts.max_tries}
     ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "train.py"), str(PKG / "xor_model.py")], "train",
@@ -217,9 +252,22 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
     quant_code = [str(PKG / f) for f in ("calibrate.py", "sequential.py", "qmath.py", "intmodel.py", "pipeline.py")]
     intmodel = _step(env, str(mdir / "intmodel.json"), ckpt + ([cal] if cal else []) + quant_code, "quantize",
                      {"calibration": cal}, "calibrating and quantizing -> $TARGET")
-    header = _step(env, str(mdir / "weights.hpp"), intmodel + [str(PKG / "emit_header.py"), str(PKG / "cpp.py")],
-                   "emit_header", {}, "emitting $TARGET")
+    header = _step(env, str(mdir / "weights.hpp"), intmodel + ckpt + [str(PKG / "emit_header.py"), str(PKG / "cpp.py")],
+                   "emit_header", {"checkpoint": str(ckpt[0])}, "emitting $TARGET")
     return intmodel[0], header[0]
+
+
+def _check_committed(intmodel_path: Path, header: Path) -> None:
+    """A committed model's header must be exactly what qmcu emits for its committed intmodel.json."""
+    from . import intmodel
+    from .emit_header import render_xor_header
+    from .emit_model import render_model_header
+
+    model = intmodel.load(intmodel_path)
+    render = render_xor_header if header.name == "weights.hpp" else render_model_header
+    if not header.is_file() or header.read_text() != render(model):
+        raise QmcuError(f"{header} is not what qmcu emits for {intmodel_path.name} (edited by hand, or stale)",
+                        "regenerate it with `qmcu textbook` (or restore it with git checkout)")
 
 
 def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
@@ -241,9 +289,44 @@ def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
     return env
 
 
+def _start(arguments: dict[str, str]) -> None:
+    """Before any graph: the build folder is ours alone, with its own SCons database."""
+    if "-h" in sys.argv or "--help" in sys.argv:
+        return
+    buildlock.acquire(BUILD_DIR)
+    SConsignFile(str(BUILD_DIR / ".sconsign"))
+    _interrupts_stop_at_once()
+
+
+def _interrupts_stop_at_once() -> None:
+    """SCons's own SIGINT/SIGTERM handler waits for the running step (a training, a hung QEMU);
+    ours stops every child at once and exits, leaving only whole files (writes are atomic)."""
+    import SCons.Taskmaster.Job as scons_job  # type: ignore[import-untyped]
+
+    try:
+        from . import interrupt
+    except ImportError:  # TODO(lead): remove once interrupt.py lands
+        return
+
+    def install(self: Any) -> None:
+        interrupt.install_handlers()
+
+    scons_job.Jobs._setup_sig_handler = install
+    scons_job.Jobs._reset_sig_handler = lambda self: None
+
+
+def _discard_edited_outputs() -> None:
+    edited, unsealed = seals.discard_unsealed(_GENERATED)
+    for path in edited:
+        print(f"qmcu: {path} was changed after qmcu wrote it; regenerating it", file=sys.stderr)
+    if unsealed:
+        logger.info("regenerating %d files without a qmcu seal", len(unsealed))
+
+
 def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
     Help(_help_text())
     try:
+        _start(arguments)
         if "matrix" in (targets or []):
             _matrix_graph(dict(arguments), "matrix")
         elif "bench" in (targets or []):
@@ -257,6 +340,7 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
             base.Alias("run", nodes["run"])
             base.Alias("flash", nodes["flash"])
             Default("build")
+        _discard_edited_outputs()
     except QmcuError as err:
         print(f"qmcu: error: {err}", file=sys.stderr)
         Exit(2)
@@ -278,7 +362,7 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     platform = toolchain.platform_sources(opts.board, opts.corner, opts.console) if opts.board.is_target else \
         toolchain.platform_sources(opts.board, opts.corner)
     sources = [FIRMWARE_DIR / "app" / opts.example.app, *platform]
-    objects = [env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src)) for src in sources]
+    objects = [_sealed(env, env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src))) for src in sources]
     generated = [header, vectors]
     if opts.board.is_target and board_config.needs_board_config(opts.board, opts.console):
         generated += _step(base, str(gen_dir / "platform" / "board_config.hpp"),
@@ -295,13 +379,15 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
                                              "linker_script", {"options": {"board": opts.board.id}}, "writing $TARGET")
         ld = _LINKER_SCRIPTS[ld_path]
         env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
-        program = env.Program(str(program_path), objects)
+        program = _sealed(env, env.Program(str(program_path), objects), Path(f"{program_path}.map"))
         env.Depends(program, ld)
         env.SideEffect(str(program_path) + ".map", program)
-        checked = _step(base, str(program_path) + ".checked", program + [str(PKG / "elfcheck.py")], "check_image",
-                        board_args, "checking $SOURCE: fits the board; float-/libc-free as the corner demands")
+        check_code = [str(PKG / f) for f in ("elfcheck.py", "image_model.py", "kernel_layout.py")]
+        checked = _step(base, str(program_path) + ".checked", program + [intmodel] + check_code, "check_image",
+                        {**board_args, "intmodel": str(intmodel)},
+                        "checking $SOURCE: holds the model; fits the board; float-/libc-free as the corner demands")
     else:
-        checked = env.Program(str(program_path), objects)
+        checked = _sealed(env, env.Program(str(program_path), objects))
     run_args = {**board_args, "program": str(program_path), "intmodel": str(intmodel), "matrix": matrix}
     flash = _step(base, str(program_path) + ".flashed", checked, "flash", run_args, "")
     AlwaysBuild(flash)
