@@ -19,9 +19,17 @@ def check_calibration_set(data: np.ndarray, width: int, source: str = "calibrati
         raise QmcuError(f"{source} has shape {arr.shape}, expected N x {width}", f"give one row of {width} values per sample")
     if arr.shape[0] == 0:
         raise QmcuError(f"{source} is empty", "give at least one sample")
+    if arr.dtype.kind not in "biuf":
+        raise QmcuError(f"{source} holds {arr.dtype} values, not numbers",
+                        "give a numeric array, e.g. np.save(path, data.astype(np.float32))")
     if not np.isfinite(arr).all():
         raise QmcuError(f"{source} contains NaN or Inf", "remove the non-finite samples")
-    return arr.astype(np.float32)
+    out = arr.astype(np.float32)
+    if not np.isfinite(out).all():
+        row = int(np.argwhere(~np.isfinite(out))[0][0])
+        raise QmcuError(f"{source} row {row} holds {arr[row].tolist()}, beyond float32's range",
+                        "give calibration inputs in the range the model will see")
+    return out
 
 
 def load_calibration_file(path: Path, width: int) -> np.ndarray:

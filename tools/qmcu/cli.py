@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import QmcuError
@@ -17,17 +19,48 @@ logger = logging.getLogger(__name__)
 TEXTBOOK_INTMODEL = TEXTBOOK_HEADER.with_name("intmodel.json")
 
 
+_WRITE_FIX = "give --out a file path in a writable directory"
+
+
+def check_writable(out: Path) -> None:
+    """Before any work: --out must be creatable (its nearest existing ancestor a writable directory) and not a folder."""
+    if out.is_dir():
+        raise QmcuError(f"cannot write --out {out}: it is a directory", _WRITE_FIX)
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise QmcuError(f"cannot write --out {out}: {parent} is not a directory", _WRITE_FIX)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise QmcuError(f"cannot write --out {out}: {parent} is not writable", _WRITE_FIX)
+
+
+@contextlib.contextmanager
+def writing(out: Path) -> Iterator[None]:
+    """Check --out first, and turn a failure to write it (or its temporary file beside it) into one line."""
+    check_writable(out)
+    try:
+        yield
+    except OSError as err:
+        failed = Path(os.fsdecode(err.filename)) if err.filename is not None else None
+        if failed is None or not (failed == out or failed in out.parents or failed.parent == out.parent):
+            raise
+        raise QmcuError(f"cannot write --out {out}: {err.strerror or err} ({failed})", _WRITE_FIX) from err
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from .pipeline import train_step
 
-    seed = train_step(args.out, args.seed, args.epochs, args.lr, args.max_tries)
+    with writing(args.out):
+        seed = train_step(args.out, args.seed, args.epochs, args.lr, args.max_tries)
     print(f"trained with seed {seed} -> {args.out}")
 
 
 def _cmd_quantize(args: argparse.Namespace) -> None:
     from .pipeline import quantize_step
 
-    quantize_step("trained", args.checkpoint, args.calibration, args.out)
+    with writing(args.out):
+        quantize_step("trained", args.checkpoint, args.calibration, args.out)
     print(f"integer model -> {args.out}")
 
 
@@ -35,7 +68,9 @@ def _cmd_emit(args: argparse.Namespace) -> None:
     from . import intmodel
     from .emit_header import emit_xor_header
 
-    emit_xor_header(intmodel.load(args.intmodel), args.out)
+    model = intmodel.load(args.intmodel)
+    with writing(args.out):
+        emit_xor_header(model, args.out)
     print(f"header -> {args.out}")
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .boards import Board, Corner, board_names, load_board
+from .boards import FLASHERS, Board, Corner, board_names, load_board
 from .errors import QmcuError
 from .examples import EXAMPLES, Example
 from .paths import BOARDS_DIR, BUILD_DIR, REPO_ROOT
 
 OPTS = ("O2", "Os", "O3", "O0")
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed accepts
+MAX_TIMEOUT_S = 86400.0  # a day: no run takes longer, and larger values overflow the runners' waits
 
 DEFAULTS: dict[str, str] = {
     "board": "qemu-m4", "model": "trained", "STD": "0", "FLOAT": "0", "mode": "", "opt": "O2",
@@ -139,6 +142,40 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
         raise QmcuError(f"board {board.id} has no console {console!r}", f"use one of {', '.join(board.consoles)}")
     opts = dataclasses.replace(opts, console=console, transport=_choice("transport", a["transport"], ("socket", "pty")),
                                port=a["port"], flasher=a["flasher"], dry_run=_choice("dry_run", a["dry_run"], ("0", "1")) == "1")
-    if opts.epochs < 1 or opts.max_tries < 1 or not opts.lr > 0 or not opts.timeout > 0:
-        raise QmcuError("epochs, max_tries, lr and timeout must be positive", "fix the value on the command line")
+    check_training(opts.seed, opts.epochs, opts.lr, opts.max_tries)
+    if not math.isfinite(opts.timeout) or not 0 < opts.timeout <= MAX_TIMEOUT_S:
+        raise QmcuError(f"timeout={a['timeout']} is not a number of seconds in (0, {MAX_TIMEOUT_S:g}]",
+                        "give seconds such as timeout=120")
+    _check_board_only(opts, a)
     return opts
+
+
+def check_training(seed: int, epochs: int, lr: float, max_tries: int) -> None:
+    """Refuse training settings torch cannot use, naming the setting, its value and a usable one."""
+    if epochs < 1:
+        raise QmcuError(f"epochs={epochs} is not a positive integer", "give epochs= of 1 or more (default 4000)")
+    if max_tries < 1:
+        raise QmcuError(f"max_tries={max_tries} is not a positive integer", "give max_tries= of 1 or more (default 8)")
+    if not math.isfinite(lr) or lr <= 0:
+        raise QmcuError(f"lr={lr} is not a positive finite number", "give a learning rate such as lr=0.1")
+    highest = SEED_MAX - (max_tries - 1)  # training may try seed .. seed + max_tries - 1
+    if not SEED_MIN <= seed <= highest:
+        raise QmcuError(f"seed={seed} is out of range: with max_tries={max_tries} it must lie in [{SEED_MIN}, {highest}] "
+                        "(torch seeds are 64-bit)", "give a seed such as seed=42")
+
+
+def _check_board_only(opts: BuildOptions, a: dict[str, str]) -> None:
+    """port=, flasher= and dry_run=1 program a real board: refuse them elsewhere, and check flasher= before any build."""
+    board = opts.board
+    given = [f"{k}={a[k]}" for k in ("port", "flasher") if a[k]] + (["dry_run=1"] if opts.dry_run else [])
+    if board.kind != "hardware" and given:
+        raise QmcuError(f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to real boards; {board.id} is a "
+                        f"{board.kind} board", f"drop {' and '.join(g.split('=')[0] + '=' for g in given)}")
+    if opts.flasher:
+        if opts.flasher not in FLASHERS:
+            raise QmcuError(f"flasher={opts.flasher} is not a known flasher", f"use one of {', '.join(FLASHERS)}")
+        assert board.flasher is not None  # boards.py requires "flash" on hardware boards
+        if not board.flasher.supports(opts.flasher):
+            usable = [f for f in FLASHERS if board.flasher.supports(f)]
+            raise QmcuError(f"board {board.id} cannot be programmed with flasher={opts.flasher}",
+                            f"use flasher={' or flasher='.join(usable)}, or add its setting to boards/{board.id}.json")

@@ -38,7 +38,21 @@ SUPPORTED = (nn.Linear, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Identity, nn.
 SUPPORTED_NAMES = ", ".join(t.__name__ for t in SUPPORTED)
 # Fixed output quantization of the LUT activations (TFLite's): they cover the function's range.
 LUT_OUTPUT = {"sigmoid": (1.0 / 256.0, -128), "tanh": (1.0 / 128.0, 0)}
-_LUT_FN: dict[str, Callable[[float], float]] = {"sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)), "tanh": math.tanh}
+# A calibration value beyond this magnitude is a fault in the data, not a range to quantize.
+ABSURD_CALIBRATION = 1e12
+# Warn when more than this share of a tensor's nonzero values (or of a layer's weights) quantize to 0.
+ZEROED_SHARE_WARN = 0.5
+
+
+def _sigmoid(x: float) -> float:
+    """1 / (1 + exp(-x)) as C++ computes it in double: exp overflows to +inf for x < -709, giving 0."""
+    try:
+        return 1.0 / (1.0 + math.exp(-x))
+    except OverflowError:
+        return 0.0
+
+
+_LUT_FN: dict[str, Callable[[float], float]] = {"sigmoid": _sigmoid, "tanh": math.tanh}
 
 
 def chain_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -55,6 +69,81 @@ def chain_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
     if not out:
         raise QmcuError(f"{type(model).__name__} has no layers", f"build it from {SUPPORTED_NAMES}")
     return out
+
+
+def _check_parameters(model: nn.Module, chain: list[tuple[str, nn.Module]]) -> None:
+    """float32 parameters only, and every weight and bias of every layer finite: each failure names the layer."""
+    for pname, param in model.named_parameters():
+        if param.dtype != torch.float32:
+            raise QmcuError(f"parameter {pname} of {type(model).__name__} is {str(param.dtype).removeprefix('torch.')}, "
+                            "qmcu quantizes float32 models", "convert the model with model.float() first")
+    for lname, layer in chain:
+        for pname, param in layer.named_parameters():
+            values = param.detach()
+            bad = ~torch.isfinite(values)
+            if bool(bad.any()):
+                index = tuple(int(i) for i in torch.nonzero(bad)[0])
+                where = ", ".join(map(str, index))
+                raise QmcuError(f"layer {lname}: {pname}[{where}] is {float(values[index])} ({int(bad.sum())} of "
+                                f"{values.numel()} {pname} values are NaN or Inf)",
+                                "retrain or reload the model; qmcu cannot quantize non-finite weights")
+
+
+def _check_calibration_outputs(chain: list[tuple[str, nn.Module]], x: torch.Tensor, outs: list[torch.Tensor]) -> None:
+    """Refuse absurd or overflowing calibration ranges; warn on a set of one distinct sample."""
+    values = x.numpy()
+    peak = float(np.abs(values).max())
+    if peak > ABSURD_CALIBRATION:
+        row, col = (int(i) for i in np.argwhere(np.abs(values) == peak)[0])
+        raise QmcuError(f"calibration value {float(values[row, col]):.3g} (row {row}, column {col}) is beyond "
+                        f"+-{ABSURD_CALIBRATION:g}: a range that wide quantizes every ordinary input to one int8 value",
+                        "remove the outlier; calibrate with samples from the range the model will see")
+    for (lname, _), out in zip(chain, outs, strict=True):
+        if not bool(torch.isfinite(out).all()):
+            raise QmcuError(f"the calibration set (values in [{float(x.min()):.3g}, {float(x.max()):.3g}]) drives the "
+                            f"output of layer {lname} to NaN or Inf",
+                            "calibrate with samples from the range the model will see")
+    distinct = len(np.unique(values, axis=0))
+    if distinct < 2:
+        logger.warning("calibration set: %d row(s) but only %d distinct sample, so every range is that of one point "
+                       "and other inputs will quantize badly; calibrate with samples that cover the inputs the model "
+                       "will see", len(values), distinct)
+
+
+def _observed_params(tensor: str, values: torch.Tensor, warn: bool = True) -> tuple[tuple[float, int], bool]:
+    """affine_asymmetric over the observed range, and whether it warned that the range is degenerate."""
+    v = values.detach().numpy().astype(np.float64).ravel()
+    lo, hi = float(v.min()), float(v.max())
+    scale, zp = affine_asymmetric(lo, hi)
+    if not warn:
+        return (scale, zp), False
+    if lo == hi == 0.0:
+        logger.warning("calibration range of %s is [0, 0] (all %d values are 0): its scale falls back to 1.0, so its "
+                       "int8 values are meaningless; calibrate with samples that make %s nonzero", tensor, v.size,
+                       tensor)
+        return (scale, zp), True
+    nonzero = v[v != 0.0]
+    zeroed = int(np.count_nonzero(np.abs(nonzero / f32(scale)) < 0.5))
+    if not nonzero.size or zeroed / nonzero.size <= ZEROED_SHARE_WARN:
+        return (scale, zp), False
+    logger.warning("calibration range of %s is [%.3g, %.3g]: %d of its %d nonzero values (%.0f%%) quantize to "
+                   "the zero point, so a few outlying values set the range; calibrate with samples from the range "
+                   "the model will see", tensor, lo, hi, zeroed, nonzero.size, 100.0 * zeroed / nonzero.size)
+    return (scale, zp), True
+
+
+def _warn_zeroed_weights(name: str, lin: nn.Linear) -> bool:
+    """Warn (and return True) when one huge weight sets a step that zeroes most of the layer's int8 weights."""
+    w = lin.weight.detach().numpy().astype(np.float64)
+    w_scale = f32(symmetric_weight_scale(w))
+    nonzero = int(np.count_nonzero(w))
+    zeroed = sum(1 for q, v in zip(quantize_weights(w, w_scale), w.ravel(), strict=True) if q == 0 and v != 0.0)
+    if not nonzero or zeroed / nonzero <= ZEROED_SHARE_WARN:
+        return False
+    logger.warning("layer %s: %d of its %d nonzero weights (%.0f%%) quantize to 0, because the largest, %.3g, sets "
+                   "the int8 step to %.3g; check that weight (retrain, or clip the weights) before trusting the int8 "
+                   "model", name, zeroed, nonzero, 100.0 * zeroed / nonzero, float(np.abs(w).max()), w_scale)
+    return True
 
 
 def _run_chain(chain: list[tuple[str, nn.Module]], x: torch.Tensor) -> list[torch.Tensor]:
@@ -85,12 +174,13 @@ def _dense(name: str, lin: nn.Linear, inp: tuple[float, int], out: tuple[float, 
     w_scale = f32(symmetric_weight_scale(w))
     in_scale, out_scale = f32(inp[0]), f32(out[0])
     multiplier, shift = requant_multiplier(in_scale, w_scale, out_scale)
+    weights = quantize_weights(w, w_scale)
     act_min, act_max, activation = INT8_MIN, INT8_MAX, "none"
     if isinstance(act, nn.ReLU6):
         act_min, act_max, activation = out[1], _q6(out_scale, out[1]), "relu6"
     elif isinstance(act, nn.ReLU):
         act_min, activation = out[1], "relu"
-    return Dense(name=name, in_features=w.shape[1], out_features=w.shape[0], weights=quantize_weights(w, w_scale),
+    return Dense(name=name, in_features=w.shape[1], out_features=w.shape[0], weights=weights,
                  bias=quantize_bias(b, in_scale, w_scale), weight_scale=w_scale, input_scale=in_scale,
                  input_zero_point=inp[1], output_scale=out_scale, output_zero_point=out[1], multiplier=multiplier,
                  shift=shift, act_min=act_min, act_max=act_max, activation=activation)
@@ -102,13 +192,15 @@ def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
     first = next((m for _, m in chain if isinstance(m, nn.Linear)), None)
     width = first.in_features if first is not None else int(np.asarray(calibration).shape[-1])
     x = torch.from_numpy(check_calibration_set(calibration, width))
+    _check_parameters(model, chain)
     with torch.no_grad():
         outs = _run_chain(chain, x)
+        _check_calibration_outputs(chain, x, outs)
         if not torch.allclose(model(x), outs[-1], atol=1e-5):
             raise QmcuError(f"{type(model).__name__}.forward is not the chain of its children in order",
                             "wrap the layers in nn.Sequential (qmcu quantizes a chain of layers)")
-    ranges = [(float(t.min()), float(t.max())) for t in outs]
-    cur = affine_asymmetric(float(x.min()), float(x.max()))
+    # Only the first degenerate range is reported: the ranges after it follow from it.
+    cur, warned = _observed_params("the input", x)
     input_params = cur
     layers: list[Layer] = []
     i = 0
@@ -117,7 +209,11 @@ def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
         if isinstance(mod, nn.Linear):
             act = chain[i + 1][1] if i + 1 < len(chain) and isinstance(chain[i + 1][1], nn.ReLU | nn.ReLU6) else None
             step = 2 if act is not None else 1
-            out = affine_asymmetric(*ranges[i + step - 1])  # the fused tensor is the post-activation one
+            # A range skewed by the layer's own huge weight is reported as that, not as a calibration fault.
+            skewed = _warn_zeroed_weights(lname, mod)
+            out, seen = _observed_params(f"layer {lname}'s output", outs[i + step - 1],  # the post-activation tensor
+                                         warn=not (skewed or warned))
+            warned = warned or seen or skewed
             layers.append(_dense(lname, mod, cur, out, act))
             cur, i = out, i + step
         elif isinstance(mod, nn.Sigmoid | nn.Tanh):

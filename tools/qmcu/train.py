@@ -12,6 +12,7 @@ from torch import nn
 
 from . import atomic
 from .errors import QmcuError
+from .options import check_training
 from .xor_model import XOR_INPUTS, XOR_LABELS, XORNet
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,18 @@ class TrainConfig:
     max_tries: int = 8
 
 
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse settings training cannot use, naming the setting, its value and a usable one."""
+    check_training(cfg.seed, cfg.epochs, cfg.lr, cfg.max_tries)
+    if cfg.hidden_size < 1:
+        raise QmcuError(f"hidden_size={cfg.hidden_size} is not a positive integer", "give 1 or more (default 4)")
+
+
+def _diverged(cfg: TrainConfig, seed: int, epoch: int) -> QmcuError:
+    return QmcuError(f"training diverged at lr={cfg.lr:g}: the model output became NaN or Inf in epoch {epoch + 1} "
+                     f"(seed {seed})", "give a smaller learning rate such as lr=0.1")
+
+
 def _train_once(cfg: TrainConfig, seed: int) -> tuple[XORNet, int, float]:
     torch.manual_seed(seed)
     model = XORNet(cfg.hidden_size)
@@ -34,11 +47,19 @@ def _train_once(cfg: TrainConfig, seed: int) -> tuple[XORNet, int, float]:
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     loss_fn = nn.BCELoss()
     loss = torch.tensor(0.0)
-    for _ in range(cfg.epochs):
+    for epoch in range(cfg.epochs):
         opt.zero_grad()
-        loss = loss_fn(model(x), y)
+        out = model(x)
+        try:
+            loss = loss_fn(out, y)
+        except RuntimeError as err:  # BCELoss refuses NaN outputs: the weights blew up
+            if torch.isfinite(out).all():
+                raise
+            raise _diverged(cfg, seed, epoch) from err
         loss.backward()
         opt.step()
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise _diverged(cfg, seed, cfg.epochs - 1)
     with torch.no_grad():
         correct = int(((model(x) > 0.5).float() == y).sum())
     return model, correct, float(loss.detach())
@@ -46,6 +67,7 @@ def _train_once(cfg: TrainConfig, seed: int) -> tuple[XORNet, int, float]:
 
 def train(cfg: TrainConfig) -> tuple[XORNet, int]:
     """Train from cfg.seed, then cfg.seed+1, ... until all four points classify; returns (model, seed used)."""
+    check_config(cfg)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     for attempt in range(cfg.max_tries):
