@@ -6,6 +6,7 @@
 //   seed: 42
 //   calibration: digits training split (1437 images)
 //   inputs_sha256: 6e1fcb0863073f5d9a690f1e310b2d5fa241cb2ffeee73ae3053fc276f5022c4
+//   checkpoint_sha256: 2801b4b225455755cfd27065721ce0c91d4a252d6d50ad23bbbae5bc44126738
 //   float_test_accuracy: 0.9555555555555556
 //   fake_quant: {'elements': 15120, 'histogram': {'-1': 11, '0': 15104, '1': 5}, 'per_layer': {'linear1': {'-1': 9, '0': 11511}, 'linear3': {'-1': 2, '0': 3593, '1': 5}}, 'max_abs_diff': 1, 'within_1_lsb': True}
 //   model_sha256: a673f0d6136e5e2b64a4831417297b1f5f6b6e213f66e96777521b6512b8eb2d
