@@ -200,6 +200,38 @@ def _address(path: Path, where: str, value: Any) -> int:
     return address
 
 
+# Cortex-M's peripheral region, where every STM32 timer and RCC register lives.
+PERIPHERAL_REGION = (0x40000000, 0x60000000)
+
+
+def _peripheral(path: Path, where: str, value: Any, align: int) -> int:
+    """A register address in the peripheral region, aligned as the peripheral requires (STM32 timers: 1 KiB)."""
+    address = _int(path, where, value)
+    low, high = PERIPHERAL_REGION
+    if not low <= address < high or address % align:
+        aligned = "word-aligned" if align == 4 else f"0x{align:x}-aligned"
+        raise _fail(path, f"{where}=0x{address:08x} is not a {aligned} address "
+                    f"in the peripheral region [0x{low:08x}, 0x{high:08x})",
+                    "copy the address from the chip's reference manual (STM32F4 TIM2: 0x40000000)")
+    return address
+
+
+def counter_warning(board: Board, counts: list[int], plugin: bool) -> str | None:
+    """Why the instruction figures are not the board's own, when its board file names a counter that read 0.
+
+    A board with counter.kind other than none whose every reading is 0 has a wrong counter entry
+    (a timer_base or enable bit that addresses nothing): say so instead of silently using the plugin.
+    """
+    if board.counter["kind"] == "none" or not counts or any(counts):
+        return None
+    entry = (f"counter.timer_base=0x{board.counter['timer_base']:08x}, counter.enable_register="
+             f"0x{board.counter['enable_register']:08x}, counter.enable_bit={board.counter['enable_bit']}"
+             if board.counter["kind"] == "stm32-tim" else "the DWT (is it present and enabled on this core?)")
+    figures = "the figures are the QEMU plugin's" if plugin else "there are no instruction figures"
+    return (f"board {board.id}'s {board.counter['kind']} counter read 0 for all {len(counts)} inferences, so {figures}; "
+            f"check {entry} in boards/{board.id}.json")
+
+
 def _text(path: Path, where: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _fail(path, f"{where} must be a non-empty string", f"set {where}")
@@ -338,7 +370,9 @@ def parse_board(path: Path, raw: Any) -> Board:
         for key in ("timer_base", "enable_register", "enable_bit"):
             if key not in counter:
                 raise _fail(path, f"counter.kind stm32-tim needs counter.{key}", "add the timer's register addresses")
-            counter = {**counter, key: _int(path, f"counter.{key}", counter[key])}
+        counter = {**counter, "timer_base": _peripheral(path, "counter.timer_base", counter["timer_base"], 0x400),
+                   "enable_register": _peripheral(path, "counter.enable_register", counter["enable_register"], 4),
+                   "enable_bit": _ranged(path, "counter.enable_bit", counter["enable_bit"], 0, 31)}
     if counter["kind"] == "dwt" and counter["unit"] != "cycles":
         raise _fail(path, f"counter.kind dwt counts cycles, but counter.unit is {counter['unit']!r}",
                     "set \"unit\": \"cycles\"")

@@ -24,7 +24,8 @@ def check_calibration_set(data: np.ndarray, width: int, source: str = "calibrati
                         "give a numeric array, e.g. np.save(path, data.astype(np.float32))")
     if not np.isfinite(arr).all():
         raise QmcuError(f"{source} contains NaN or Inf", "remove the non-finite samples")
-    out = arr.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become Inf, refused just below
+        out = arr.astype(np.float32)
     if not np.isfinite(out).all():
         row = int(np.argwhere(~np.isfinite(out))[0][0])
         raise QmcuError(f"{source} row {row} holds {arr[row].tolist()}, beyond float32's range",
