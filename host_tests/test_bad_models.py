@@ -98,11 +98,14 @@ def test_one_huge_weight_that_zeroes_its_layer_is_warned_with_the_share(caplog: 
 def test_degenerate_calibration_sets_are_warned_about_naming_the_range(
         caplog: pytest.LogCaptureFixture, calibration: np.ndarray, expected: list[str]) -> None:
     with caplog.at_level(logging.WARNING, logger="qmcu.sequential"):
-        quantize_sequential(textbook_model(), calibration, "x", {})
+        m = quantize_sequential(textbook_model(), calibration, "x", {})
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == len(expected), warnings
     for got, want in zip(warnings, expected, strict=True):
         assert got.startswith(want), got
+    # kept with the integer model, so a failing verdict can name the cause again
+    assert m.provenance["quantizer_warnings"] == warnings
+    assert "quantizer_warnings" not in quantize_sequential(textbook_model(), calibration_grid(), "x", {}).provenance
 
 
 def test_an_absurd_calibration_value_is_refused() -> None:

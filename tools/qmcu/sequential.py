@@ -89,7 +89,13 @@ def _check_parameters(model: nn.Module, chain: list[tuple[str, nn.Module]]) -> N
                                 "retrain or reload the model; qmcu cannot quantize non-finite weights")
 
 
-def _check_calibration_outputs(chain: list[tuple[str, nn.Module]], x: torch.Tensor, outs: list[torch.Tensor]) -> None:
+def _warn(notes: list[str], message: str, *args: object) -> None:
+    logger.warning(message, *args)
+    notes.append(message % args)
+
+
+def _check_calibration_outputs(chain: list[tuple[str, nn.Module]], x: torch.Tensor, outs: list[torch.Tensor],
+                               notes: list[str]) -> None:
     """Refuse absurd or overflowing calibration ranges; warn on a set of one distinct sample."""
     values = x.numpy()
     peak = float(np.abs(values).max())
@@ -105,12 +111,12 @@ def _check_calibration_outputs(chain: list[tuple[str, nn.Module]], x: torch.Tens
                             "calibrate with samples from the range the model will see")
     distinct = len(np.unique(values, axis=0))
     if distinct < 2:
-        logger.warning("calibration set: %d row(s) but only %d distinct sample, so every range is that of one point "
-                       "and other inputs will quantize badly; calibrate with samples that cover the inputs the model "
-                       "will see", len(values), distinct)
+        _warn(notes, "calibration set: %d row(s) but only %d distinct sample, so every range is that of one point "
+                     "and other inputs will quantize badly; calibrate with samples that cover the inputs the model "
+                     "will see", len(values), distinct)
 
 
-def _observed_params(tensor: str, values: torch.Tensor, warn: bool = True) -> tuple[tuple[float, int], bool]:
+def _observed_params(tensor: str, values: torch.Tensor, notes: list[str], warn: bool = True) -> tuple[tuple[float, int], bool]:
     """affine_asymmetric over the observed range, and whether it warned that the range is degenerate."""
     v = values.detach().numpy().astype(np.float64).ravel()
     lo, hi = float(v.min()), float(v.max())
@@ -118,21 +124,21 @@ def _observed_params(tensor: str, values: torch.Tensor, warn: bool = True) -> tu
     if not warn:
         return (scale, zp), False
     if lo == hi == 0.0:
-        logger.warning("calibration range of %s is [0, 0] (all %d values are 0): its scale falls back to 1.0, so its "
-                       "int8 values are meaningless; calibrate with samples that make %s nonzero", tensor, v.size,
-                       tensor)
+        _warn(notes, "calibration range of %s is [0, 0] (all %d values are 0): its scale falls back to 1.0, so its "
+                     "int8 values are meaningless; calibrate with samples that make %s nonzero", tensor, v.size,
+                     tensor)
         return (scale, zp), True
     nonzero = v[v != 0.0]
     zeroed = int(np.count_nonzero(np.abs(nonzero / f32(scale)) < 0.5))
     if not nonzero.size or zeroed / nonzero.size <= ZEROED_SHARE_WARN:
         return (scale, zp), False
-    logger.warning("calibration range of %s is [%.3g, %.3g]: %d of its %d nonzero values (%.0f%%) quantize to "
-                   "the zero point, so a few outlying values set the range; calibrate with samples from the range "
-                   "the model will see", tensor, lo, hi, zeroed, nonzero.size, 100.0 * zeroed / nonzero.size)
+    _warn(notes, "calibration range of %s is [%.3g, %.3g]: %d of its %d nonzero values (%.0f%%) quantize to "
+                 "the zero point, so a few outlying values set the range; calibrate with samples from the range "
+                 "the model will see", tensor, lo, hi, zeroed, nonzero.size, 100.0 * zeroed / nonzero.size)
     return (scale, zp), True
 
 
-def _warn_zeroed_weights(name: str, lin: nn.Linear) -> bool:
+def _warn_zeroed_weights(name: str, lin: nn.Linear, notes: list[str]) -> bool:
     """Warn (and return True) when one huge weight sets a step that zeroes most of the layer's int8 weights."""
     w = lin.weight.detach().numpy().astype(np.float64)
     w_scale = f32(symmetric_weight_scale(w))
@@ -140,9 +146,9 @@ def _warn_zeroed_weights(name: str, lin: nn.Linear) -> bool:
     zeroed = sum(1 for q, v in zip(quantize_weights(w, w_scale), w.ravel(), strict=True) if q == 0 and v != 0.0)
     if not nonzero or zeroed / nonzero <= ZEROED_SHARE_WARN:
         return False
-    logger.warning("layer %s: %d of its %d nonzero weights (%.0f%%) quantize to 0, because the largest, %.3g, sets "
-                   "the int8 step to %.3g; check that weight (retrain, or clip the weights) before trusting the int8 "
-                   "model", name, zeroed, nonzero, 100.0 * zeroed / nonzero, float(np.abs(w).max()), w_scale)
+    _warn(notes, "layer %s: %d of its %d nonzero weights (%.0f%%) quantize to 0, because the largest, %.3g, sets "
+                 "the int8 step to %.3g; check that weight (retrain, or clip the weights) before trusting the int8 "
+                 "model", name, zeroed, nonzero, 100.0 * zeroed / nonzero, float(np.abs(w).max()), w_scale)
     return True
 
 
@@ -193,14 +199,15 @@ def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
     width = first.in_features if first is not None else int(np.asarray(calibration).shape[-1])
     x = torch.from_numpy(check_calibration_set(calibration, width))
     _check_parameters(model, chain)
+    notes: list[str] = []  # the warnings, also kept in the model's provenance for the verdict to repeat
     with torch.no_grad():
         outs = _run_chain(chain, x)
-        _check_calibration_outputs(chain, x, outs)
+        _check_calibration_outputs(chain, x, outs, notes)
         if not torch.allclose(model(x), outs[-1], atol=1e-5):
             raise QmcuError(f"{type(model).__name__}.forward is not the chain of its children in order",
                             "wrap the layers in nn.Sequential (qmcu quantizes a chain of layers)")
     # Only the first degenerate range is reported: the ranges after it follow from it.
-    cur, warned = _observed_params("the input", x)
+    cur, warned = _observed_params("the input", x, notes)
     input_params = cur
     layers: list[Layer] = []
     i = 0
@@ -210,8 +217,8 @@ def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
             act = chain[i + 1][1] if i + 1 < len(chain) and isinstance(chain[i + 1][1], nn.ReLU | nn.ReLU6) else None
             step = 2 if act is not None else 1
             # A range skewed by the layer's own huge weight is reported as that, not as a calibration fault.
-            skewed = _warn_zeroed_weights(lname, mod)
-            out, seen = _observed_params(f"layer {lname}'s output", outs[i + step - 1],  # the post-activation tensor
+            skewed = _warn_zeroed_weights(lname, mod, notes)
+            out, seen = _observed_params(f"layer {lname}'s output", outs[i + step - 1], notes,  # post-activation
                                          warn=not (skewed or warned))
             warned = warned or seen or skewed
             layers.append(_dense(lname, mod, cur, out, act))
@@ -230,6 +237,7 @@ def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
                               table=_relu_table(cur[1], q6)))
             i += 1
     int_model = IntModel(name=name, input_size=width, input_scale=f32(input_params[0]),
-                         input_zero_point=input_params[1], layers=layers, provenance=dict(provenance))
+                         input_zero_point=input_params[1], layers=layers,
+                         provenance=dict(provenance) | ({"quantizer_warnings": notes} if notes else {}))
     validate(int_model)
     return int_model
