@@ -158,3 +158,39 @@ def test_float_helpers_absent_at_float0(tmp_path: Path) -> None:
     src.write_text("#include <qmcu/qmcu.hpp>\nint main() { return qmcu::quantize<int8_t>(1.0f, 1.0f, 0, -128, 127); }\n")
     with pytest.raises(AssertionError, match="compile failed"):
         compile_host(src, tmp_path / "f", {"QMCU_STD": 0, "QMCU_FLOAT": 0})
+
+
+QRELU_DRIVER = r"""
+#include <qmcu/qmcu.hpp>
+#include <cstdio>
+int main() {
+    // For every zero point: all 256 int8 values through qreluBuffer, one line of 256 results.
+    for (int zp = -128; zp <= 127; ++zp) {
+        int8_t buf[256];
+        for (int v = -128; v <= 127; ++v) buf[v + 128] = static_cast<int8_t>(v);
+        qmcu::qreluBuffer(buf, 256, static_cast<int8_t>(zp));
+        for (int k = 0; k < 256; ++k) std::printf("%d%c", buf[k], k == 255 ? '\n' : ' ');
+    }
+    // n limits the buffer: the element after it is untouched.
+    int8_t two[3] = {-100, -100, -100};
+    qmcu::qreluBuffer(two, 2, static_cast<int8_t>(0));
+    std::printf("%d %d %d\n", two[0], two[1], two[2]);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("corner", [CORNERS[0], CORNERS[-1]], ids=["std0-float0", "std1-float1"])
+def test_qrelu_buffer_clamps_at_every_zero_point(tmp_path: Path, corner: dict[str, int]) -> None:
+    """The seed's separate ReLU: max(x, zero point) for every int8 x and zero point (not only the no-op -128)."""
+    (tmp_path / "relu.cpp").write_text(QRELU_DRIVER)
+    program = compile_host(tmp_path / "relu.cpp", tmp_path / "relu", corner)
+    lines = subprocess.run([str(program)], capture_output=True, text=True, check=True).stdout.splitlines()
+    values = np.arange(-128, 128)
+    changed = 0
+    for zp, line in zip(range(-128, 128), lines[:256], strict=True):
+        got = [int(v) for v in line.split()]
+        assert got == np.maximum(values, zp).tolist(), f"zero point {zp}"
+        changed += int((values < zp).sum())
+    assert changed == 256 * 255 // 2  # the test really clamps: every value below its zero point moved
+    assert lines[256] == "0 0 -100"
