@@ -105,3 +105,21 @@ def test_quantize_value_float32_division() -> None:
     assert float(np.float32(0.5) / np.float32(1 / 255)) < 127.5
     assert quantize_value(0.5, 1 / 255, -128) == -1
     assert quantize_value(5.0, 1 / 255, -128) == 127  # clamped
+
+
+def test_quantize_multiplier_underflow_boundary_is_exponent_minus_31() -> None:
+    """Shift -31 is the smallest legal one: 2^-32 = 2^30 * 2^-31 / 2^31 is representable, 2^-33 is not."""
+    assert quantize_multiplier(2.0**-32) == (1 << 30, -31)
+    assert quantize_multiplier(2.0**-32 * 1.5) == (3 << 29, -31)
+    assert quantize_multiplier(2.0**-31 * (1 - 2**-30)) == ((1 << 31) - 2, -31)  # largest mantissa at shift -31
+    # Just below 2^-32 the mantissa rounds up to 2^31 and is renormalised into shift -31, not dropped.
+    assert quantize_multiplier(2.0**-32 * (1 - 2**-40)) == (1 << 30, -31)
+    assert quantize_multiplier(2.0**-33) == (0, 0)
+    assert quantize_multiplier(2.0**-32 * (1 - 2**-20)) == (0, 0)  # exponent -32 after rounding: underflows
+    assert quantize_multiplier(5e-324) == (0, 0)  # the smallest double
+    # Every result is a legal requantizer: multiplier 0 or a Q0.31 mantissa in [2^30, 2^31), shift in [-31, 30].
+    for e in range(-40, 30):
+        for f in (1.0, 1.5, 1 - 2**-40, 1 + 2**-40):
+            m, s = quantize_multiplier(2.0**e * f)
+            assert (m, s) == (0, 0) or (1 << 30 <= m < 1 << 31 and -31 <= s <= 30), (e, f, m, s)
+
