@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from .. import flash
+from .. import flash, interrupt
 from ..boards import Board
 from ..errors import QmcuError
 from ..ports import PortLister, find_port, system_ports
@@ -78,6 +78,7 @@ def run_board(board: Board, elf: Path, port: str | None, flasher: str | None, ti
         except BaseException as err:  # handed to the caller's thread below
             errors.append(err)
 
+    stop_key = interrupt.register(f"serial reader on {device}", ser.close)
     try:
         thread = threading.Thread(target=_read, name=f"qmcu-serial-{device}", daemon=True)
         thread.start()
@@ -91,6 +92,7 @@ def run_board(board: Board, elf: Path, port: str | None, flasher: str | None, ti
                             f"last lines: {last_lines(seen)}",
                             "check the wiring and the baud rate; if the run is only slow, raise timeout=")
     finally:
+        interrupt.unregister(stop_key)
         ser.close()  # also ends a reader that is still waiting
     if errors:
         raise errors[0]

@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .. import interrupt
 from ..errors import QmcuError
 from .result import RunResult, last_lines
 
@@ -15,11 +16,16 @@ logger = logging.getLogger(__name__)
 
 def run_host(program: Path, timeout_s: float) -> RunResult:
     start = time.monotonic()
-    try:
-        proc = subprocess.run([str(program)], capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as err:
-        out = (err.stdout or b"").decode("latin-1")
-        raise QmcuError(f"{program.name} did not finish within {timeout_s:g}s; last lines: {last_lines(out)}",
-                        "raise timeout= or look for an endless loop") from err
-    text = proc.stdout.decode("latin-1") + proc.stderr.decode("latin-1")
+    proc = subprocess.Popen([str(program)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **interrupt.popen_kwargs())
+    with proc, interrupt.child(proc, program.name):
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            interrupt.kill_group(proc)
+            out, _ = proc.communicate()
+            text = (out or b"").decode("latin-1")
+            raise QmcuError(f"{program.name} did not finish within {timeout_s:g}s; last lines: {last_lines(text)}",
+                            "raise timeout= or look for an endless loop") from exc
+    text = out.decode("latin-1") + err.decode("latin-1")
     return RunResult(exit_code=proc.returncode, output_text=text, wall_s=time.monotonic() - start)

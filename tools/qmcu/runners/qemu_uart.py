@@ -14,6 +14,7 @@ sent to the firmware. Never judges.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -28,12 +29,13 @@ from typing import TypeVar
 
 import serial
 
+from .. import interrupt
 from ..boards import Board
 from ..errors import QmcuError
 from ..toolchain import require_tool
-from .qemu import QEMU, qemu_argv
+from .qemu import QEMU, qemu_argv, qemu_problem
 from .result import RunResult, last_lines
-from .serial_reader import POLL_S, PortClosed, read_records
+from .serial_reader import POLL_S, PortClosed, port_name, read_records
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +51,24 @@ _FATAL_RE = re.compile(r"qemu: fatal: (.*)")
 T = TypeVar("T")
 
 
-class _Qemu:
-    """One QEMU process whose merged stdout/stderr is collected by a thread (so the pipe never fills)."""
+# Explains why QEMU ended early, from what it printed and its exit code (None: nothing to explain).
+Explain = Callable[[str, int], QmcuError | None]
 
-    def __init__(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+
+class _Qemu:
+    """One QEMU process whose merged stdout/stderr is collected by a thread (so the pipe never fills).
+
+    It is registered with interrupt while it runs (a signal kills it at once); explain, if given, turns an
+    early exit into the error to show (see qemu.qemu_problem).
+    """
+
+    def __init__(self, argv: list[str], pass_fds: tuple[int, ...] = (), what: str = "QEMU",
+                 explain: Explain | None = None) -> None:
         logger.debug("running %s", " ".join(argv))
+        self.explain = explain
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     pass_fds=pass_fds)
+                                     pass_fds=pass_fds, **interrupt.popen_kwargs())
+        self._key = interrupt.register(f"{what} (pid {self.proc.pid})", lambda: interrupt.kill_group(self.proc), self.proc)
         self._out = bytearray()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._collect, daemon=True)
@@ -81,10 +94,19 @@ class _Qemu:
     def stop(self) -> str:
         """Kill QEMU if it still runs; everything it printed."""
         if self.proc.poll() is None:
-            self.proc.kill()
+            interrupt.kill_group(self.proc)
             self.proc.wait()
+        interrupt.unregister(self._key)
         self._thread.join(timeout=2.0)
         return self.output()
+
+    def exited_early(self, what: str) -> QmcuError:
+        """The error for a QEMU that exited before what (it has exited)."""
+        text = self.output()
+        code = self.proc.returncode
+        explained = self.explain(text, code) if self.explain is not None else None
+        return explained or QmcuError(f"QEMU exited with code {code} before {what}; it said: {last_lines(text)}",
+                                      "see QEMU's message")
 
 
 def _await(qemu: _Qemu, what: str, attempt: Callable[[], T | None]) -> T:
@@ -95,8 +117,8 @@ def _await(qemu: _Qemu, what: str, attempt: Callable[[], T | None]) -> T:
         if result is not None:
             return result
         if qemu.proc.poll() is not None:
-            raise QmcuError(f"QEMU exited with code {qemu.proc.returncode} before {what}; it said: "
-                            f"{last_lines(qemu.output())}", "see QEMU's message")
+            qemu.wait(1.0)  # let the collector thread catch QEMU's last words
+            raise qemu.exited_early(what)
         if time.monotonic() >= deadline:
             raise QmcuError(f"QEMU did not get to {what} within {STARTUP_S:g}s; it said: {last_lines(qemu.output())}",
                             "the machine is overloaded or QEMU hangs at start-up")
@@ -115,8 +137,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _qmp_reply(reader: io.BufferedReader) -> bytes:
+    """The next QMP reply (asynchronous events, such as RESUME, may come before it); b"" at the end of the stream."""
+    reply = reader.readline()
+    while b'"event"' in reply:
+        reply = reader.readline()
+    return reply
+
+
 def _qmp_cont(qemu: _Qemu, path: str) -> None:
-    """Resume a QEMU started with -S through its QMP socket (capabilities handshake, then cont)."""
+    """Resume a QEMU started with -S through its QMP socket (capabilities handshake, then cont).
+
+    A short image can run to its end and QEMU exit before the reply to cont is read (the socket then
+    reads as closed or reset): that is a successful start, judged later like any run.
+    """
 
     def connect() -> socket.socket | None:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -127,21 +161,36 @@ def _qmp_cont(qemu: _Qemu, path: str) -> None:
             return None
         return s
 
-    with _await(qemu, f"QMP on {path}", connect) as qmp:
+    with _await(qemu, f"QMP on {path}", connect) as qmp, qmp.makefile("rb") as reader:
         qmp.settimeout(STARTUP_S)
-        reader = qmp.makefile("rb")
-        reader.readline()  # the greeting
-        for command in (b'{"execute": "qmp_capabilities"}\n', b'{"execute": "cont"}\n'):
-            qmp.sendall(command)
-            reply = reader.readline()
-            while b'"event"' in reply:  # asynchronous events (RESUME) may come before the reply
-                reply = reader.readline()
-            if b'"return"' not in reply:
-                raise QmcuError(f"QEMU refused {command.decode().strip()}: {reply.decode(errors='replace').strip()}",
-                                "see QEMU's message")
+        try:
+            reader.readline()  # the greeting
+            qmp.sendall(b'{"execute": "qmp_capabilities"}\n')
+            reply = _qmp_reply(reader)
+        except OSError as err:
+            reply = str(err).encode()
+        if b'"return"' not in reply:
+            if qemu.wait(EXIT_S) is not None:
+                raise qemu.exited_early("the QMP handshake")
+            raise QmcuError(f"QEMU refused the QMP handshake: {reply.decode(errors='replace').strip() or 'no reply'}",
+                            "see QEMU's message")
+        try:
+            qmp.sendall(b'{"execute": "cont"}\n')
+            reply = _qmp_reply(reader)
+        except OSError as err:  # reset or broken pipe: QEMU closed the socket
+            logger.debug("QMP socket after cont: %s", err)
+            reply = b""
+        if b'"return"' in reply:
+            return
+        if reply:
+            raise QmcuError(f"QEMU refused cont: {reply.decode(errors='replace').strip()}", "see QEMU's message")
+        # No reply, the socket closed: QEMU exited, or is exiting, after running the image.
+        if qemu.wait(EXIT_S) is None:
+            raise QmcuError(f"QEMU closed its QMP socket {path} without a reply to cont, yet keeps running",
+                            "a QEMU bug or an overloaded machine: run it again")
 
 
-def _start_socket(argv: list[str]) -> tuple[_Qemu, serial.SerialBase]:
+def _start_socket(argv: list[str], what: str = "QEMU", explain: Explain | None = None) -> tuple[_Qemu, serial.SerialBase]:
     # QEMU starts paused (-S) and is resumed over QMP only once pyserial has connected: pyserial's
     # socket:// open() discards whatever already arrived, which under load could be the first records.
     for _ in range(3):
@@ -149,7 +198,7 @@ def _start_socket(argv: list[str]) -> tuple[_Qemu, serial.SerialBase]:
         url = f"socket://127.0.0.1:{port}"
         qmp_path = os.path.join(tempfile.mkdtemp(prefix="qmcu-qmp-"), "qmp.sock")
         qemu = _Qemu(_with_serial(argv, "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on") +
-                     ["-S", "-qmp", f"unix:{qmp_path},server=on,wait=off"])
+                     ["-S", "-qmp", f"unix:{qmp_path},server=on,wait=off"], what=what, explain=explain)
 
         def connect(url: str = url) -> serial.SerialBase | None:
             try:
@@ -174,7 +223,7 @@ def _start_socket(argv: list[str]) -> tuple[_Qemu, serial.SerialBase]:
     raise QmcuError("QEMU could not bind a free local TCP port three times in a row", "try again, or use transport pty")
 
 
-def _start_pty(argv: list[str]) -> tuple[_Qemu, serial.SerialBase, int]:
+def _start_pty(argv: list[str], what: str = "QEMU", explain: Explain | None = None) -> tuple[_Qemu, serial.SerialBase, int]:
     """QEMU on the master of a new pty, pyserial on its slave; the caller closes the master when done."""
     master, slave = os.openpty()
     try:
@@ -187,7 +236,7 @@ def _start_pty(argv: list[str]) -> tuple[_Qemu, serial.SerialBase, int]:
             # /dev/fdset/1 makes QEMU open a copy of the descriptor passed with -add-fd.
             qemu = _Qemu(_with_serial(argv, "-add-fd", f"fd={master},set=1", "-chardev",
                                       "serial,id=qmcu_console,path=/dev/fdset/1", "-serial", "chardev:qmcu_console"),
-                         pass_fds=(master,))
+                         pass_fds=(master,), what=what, explain=explain)
         except BaseException:
             port.close()
             raise
@@ -213,6 +262,9 @@ def _read_run(board: Board, elf: Path, qemu: _Qemu, port: serial.SerialBase, tim
         text = closed.text  # QEMU ended the run before END (a fault, say): the judge reports what is missing
     code = qemu.wait(EXIT_S)
     _check_fatal(board, elf, text, qemu.output())
+    problem = qemu_problem(board, elf, qemu.output(), code, text)
+    if problem is not None:  # a signal cut the run off, whatever the stream looks like
+        raise problem
     if code is None:
         raise QmcuError(f"QEMU did not exit within {EXIT_S:g}s after the END record ({elf.name} on {board.qemu_machine}); "
                         f"last UART lines: {last_lines(text)}", f"the image must end with the board's exit ({board.exit})")
@@ -234,12 +286,18 @@ def run_qemu_uart(board: Board, elf: Path, timeout_s: float, transport: str = "s
     argv = qemu_argv(board, elf, plugin_args)
     start = time.monotonic()
     master = None
+    what = f"QEMU {board.qemu_machine}"
+
+    def explain(text: str, code: int) -> QmcuError | None:
+        return qemu_problem(board, elf, text, code, "")
+
     if transport == "socket":
-        qemu, port = _start_socket(argv)
+        qemu, port = _start_socket(argv, what, explain)
     else:
-        qemu, port, master = _start_pty(argv)
+        qemu, port, master = _start_pty(argv, what, explain)
     try:
-        text, code = _read_run(board, elf, qemu, port, timeout_s)
+        with interrupt.registered(f"serial reader on {port_name(port)}", port.close):
+            text, code = _read_run(board, elf, qemu, port, timeout_s)
     except QmcuError:
         _check_fatal(board, elf, "", qemu.stop())  # a lockup explains a silent or cut-off UART best
         raise

@@ -67,7 +67,7 @@ def open_port(port: str, baudrate: int = 115200) -> serial.SerialBase:
         raise QmcuError(f"cannot open serial port {port}: {err}", _open_fix(port, err)) from err
 
 
-def _port_name(port: serial.SerialBase) -> str:
+def port_name(port: serial.SerialBase) -> str:
     return str(getattr(port, "name", None) or getattr(port, "port", None) or port)
 
 
@@ -124,7 +124,7 @@ def read_records(port: serial.SerialBase | str, timeout_s: float, baudrate: int 
     """
     owned = isinstance(port, str)
     ser = open_port(port, baudrate) if isinstance(port, str) else port
-    name = port if isinstance(port, str) else _port_name(port)
+    name = port if isinstance(port, str) else port_name(port)
     saved_timeout = ser.timeout
     ser.timeout = POLL_S
     reader, lines, received = StreamReader(), _Lines(on_line), bytearray()
