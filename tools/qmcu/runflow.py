@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import statistics
 from pathlib import Path
 from typing import Any
 
-from . import elfcheck, report
+from . import elfcheck, interrupt, report
 from .errors import QmcuError
 from .intmodel import IntModel
 from .judge import Verdict, judge
@@ -31,6 +32,10 @@ FORWARD_CODE = ("qmcu_infer", "qmcu::Q", "qmcu::sat", "qmcu::round", "qmcu::mult
                 "qmcu_model::forward")
 FORWARD_DATA = ("pytorch_quant_xor::", "qmcu_model::k")
 FORWARD_STATE = ("fwd::", "qmcu_model::g_", "qmcu_model::forward")
+# The fault handler's line (firmware/platform/cortexm/startup.cpp) and the statuses it exits with.
+_FAULT_RE = re.compile(r"^FAULT (?P<what>.+?)(?: pc=(?P<pc>0x[0-9a-fA-F]+) lr=(?P<lr>0x[0-9a-fA-F]+))?\r?$", re.M)
+STATUS_FAULT = 3
+STATUS_STACK_OVERFLOW = 4
 
 
 def forward_sizes(elf: Path, tool_prefix: str) -> dict[str, int]:
@@ -107,18 +112,72 @@ def _stats(values: list[int]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
+def describe_exit(code: int) -> str:
+    """An exit code in words: a negative one is the signal that killed the process."""
+    if code < 0:
+        return f"killed by {interrupt.signal_name(-code)} (signal {-code})"
+    known = {STATUS_FAULT: " (the firmware's fault status)", STATUS_STACK_OVERFLOW: " (the firmware's stack-overflow status)"}
+    return f"exit code {code}{known.get(code, '')}"
+
+
+def stream_error(opts: BuildOptions, program: Path, result: RunResult, err: ProtocolError) -> QmcuError:
+    """Why a run's output holds no complete stream, most telling cause first: a fault, a signal, a damaged stream."""
+    text = result.output_text
+    board = opts.board.id
+    fault = _FAULT_RE.search(text)
+    before = last_lines(text[:fault.start()], 3) if fault else last_lines(text)
+    if fault and fault.group("what") == "stack overflow":
+        return QmcuError(f"the firmware on {board} overflowed its stack (FAULT stack overflow, "
+                         f"{describe_exit(result.exit_code)}) running {program.name}; last lines before it: {before}",
+                         "a firmware fault, not a slow run: give the stack more room (the link's __qmcu_stack_size) "
+                         "or make the model need less")
+    if fault:
+        pc, lr = fault.group("pc"), fault.group("lr")
+        where = f" at pc={pc} lr={lr}" if pc else ""
+        locate = (f"`arm-none-eabi-addr2line -Cfe {program} {pc} {lr}` names the faulting function and its caller"
+                  if pc else "see the last lines")
+        return QmcuError(f"the firmware on {board} faulted: {fault.group('what')}{where} "
+                         f"({describe_exit(result.exit_code)}) running {program.name}; last lines before it: {before}",
+                         f"a firmware fault, not a slow run (raising timeout= does not help): {locate}")
+    if result.exit_code < 0:
+        return QmcuError(f"{program.name} on {board} was {describe_exit(result.exit_code)} before its END record "
+                         f"({err}); last lines: {before}",
+                         "the program crashed: run it under a debugger (gdb) or build it with sanitizers to see where")
+    return QmcuError(f"the result stream from {board} is incomplete or damaged: {err}; "
+                     f"{describe_exit(result.exit_code)}; last lines: {before}",
+                     "the firmware stopped before its END record or printed something that is not a record: "
+                     "see the last lines")
+
+
+def report_paths(opts: BuildOptions, program: Path) -> list[Path]:
+    """The files run() writes for this cell and mode, report.json (the one that says passed) last."""
+    out_dir = program.parent
+    paths = []
+    if opts.mode == opts.example.modes[0]:
+        paths.append(out_dir / "layers.csv")
+    if opts.mode == "xor":
+        paths.append(out_dir / "surface.png")
+    if opts.mode == "test":
+        paths.append(out_dir / "confusion.png")
+    return [*paths, out_dir / opts.report_name]
+
+
 def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
-    """Run, judge and write the reports next to the program; returns the report dict."""
+    """Run, judge and write the reports next to the program; returns the report dict.
+
+    The reports of a previous run of this cell are deleted first, so a run that fails, is interrupted or
+    raises leaves none behind to claim otherwise; each report is written whole (atomic), report.json last.
+    """
+    for path in report_paths(opts, program):
+        path.unlink(missing_ok=True)
     result, plugin_counts = execute(opts, program)
     try:
         stream = parse_stream(result.output_text)
     except ProtocolError as err:
-        raise QmcuError(f"the result stream from {opts.board.id} is incomplete or damaged: {err}; "
-                        f"exit code {result.exit_code}; last lines: {last_lines(result.output_text)}",
-                        "fix the firmware fault shown above, or raise timeout=") from err
+        raise stream_error(opts, program, result, err) from err
     verdict = judge(stream, model, make_vectors(model, opts.mode), opts.example.require_all_correct)
     if result.exit_code != verdict.status:
-        verdict.problems.append(f"process exit code {result.exit_code} differs from the END record's "
+        verdict.problems.append(f"process {describe_exit(result.exit_code)} differs from the END record's "
                                 f"status {verdict.status}")
     counts = merge_counts(verdict, plugin_counts)
     doc = build_report(opts, program, model, verdict, result)
@@ -130,7 +189,6 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
     # The firmware's own human lines; its accuracy line is re-derived by the judge, so not repeated.
     doc["console"] = [ln for ln in stream.text_lines if ln.strip() and not ln.startswith("int8 ")]
     out_dir = program.parent
-    report.write_json(out_dir / opts.report_name, doc)
     if opts.mode == opts.example.modes[0]:
         report.write_layers_csv(out_dir / "layers.csv", doc["layers"])
     if opts.mode == "xor":
@@ -140,6 +198,7 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
         title = f"{model.name} on the target ({opts.board.id} {opts.corner.name}): held-out split"
         make_vectors_labels = make_vectors(model, opts.mode).labels
         report.write_confusion_png(out_dir / "confusion.png", make_vectors_labels, verdict.predictions, title)
+    report.write_json(out_dir / opts.report_name, doc)  # last: a report.json means every report is whole
     return doc
 
 
