@@ -136,12 +136,23 @@ def stop_all_and_exit(signum: int, frame: object = None) -> NoReturn:
         sys.stderr.write(f"qmcu: interrupted by {signal_name(signum)}: stopped {stopped}\n")
         sys.stderr.flush()
     # Reap what was killed (SIGKILL: at once), so no zombie outlives us; never wait past REAP_S in all.
+    # os.waitpid, not Popen.wait: the interrupted code may hold the Popen's own wait lock.
     deadline = time.monotonic() + REAP_S
     for _what, _stop, proc in items:
         if proc is not None:
-            with contextlib.suppress(Exception):
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            _reap(proc.pid, deadline)
     os._exit(128 + signum)
+
+
+def _reap(pid: int, deadline: float) -> None:
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return  # already reaped
+        if done or time.monotonic() >= deadline:
+            return
+        time.sleep(0.005)
 
 
 def _handler(signum: int, frame: object) -> None:
