@@ -22,3 +22,18 @@ def test_digits_on_qemu_m4(tmp_path: Path) -> None:
     assert rep["fake_quant"]["within_1_lsb"] and rep["fake_quant"]["elements"] == 360 * (32 + 10)
     assert (tmp_path / "qemu-m4-std0-float0-digits" / "confusion.png").stat().st_size > 1000
     assert "int8 accuracy on the target: " in proc.stdout and "PASS" in proc.stdout.splitlines()
+
+
+def test_the_committed_digits_model_is_consistent() -> None:
+    # The matrix's and the bench's digits cells run the committed integer model, so their exact budgets do
+    # not depend on how this CPU rounds PyTorch's float arithmetic; its header is a fresh emission of it.
+    from qmcu import digits, intmodel
+    from qmcu.examples import EXAMPLES
+
+    assert digits.stale_committed_header() is None
+    json_path, _ = digits.committed_files()
+    model = intmodel.load(json_path)
+    assert model.name == "digits" and model.input_size == 64
+    assert [(lay.in_features, lay.out_features) for lay in model.layers if isinstance(lay, intmodel.Dense)] == \
+        [(64, 32), (32, 10)]
+    assert EXAMPLES["digits-committed"].committed == json_path.parent

@@ -28,7 +28,10 @@ def test_cells_cover_every_runnable_board_corner_and_mode() -> None:
     runnable = {b for b, raw in boards.items() if raw["kind"] in ("host", "qemu")}
     assert {c.opts.board.id for c in cells} == runnable
     assert all(c.opts.corner in c.opts.board.corners for c in cells)
-    assert len(cells) == sum(len(boards[b]["corners"]) * len(boards[b]["consoles"]) for b in runnable) * 2
+    xor = [c for c in cells if c.opts.model == "textbook"]
+    assert len(xor) == sum(len(boards[b]["corners"]) * len(boards[b]["consoles"]) for b in runnable) * 2
+    qemu = {b for b in runnable if boards[b]["kind"] == "qemu"}
+    assert sorted(c.opts.board.id for c in cells if c not in xor) == sorted(qemu)  # one digits cell per QEMU board
     assert {c.console for c in cells if c.opts.board.id == "qemu-m4"} == {"semihosting", "uart"}
     assert {s.name.split("/")[0] for s in skipped} == set(boards) - runnable
     soft = [c for c in cells if c.note]
@@ -47,12 +50,12 @@ def test_identity_names_the_first_differing_input_and_cells() -> None:
 def test_budget_growth_fails_and_shrink_asks_to_lower(tmp_path: Path) -> None:
     cells, _ = enumerate_cells({"boards": "qemu-m4", "modes": "xor", "model": "textbook"})
     cell = cells[0]
-    doc = {"per_inference": {"min": 100, "median": 110, "max": 120}, "unit": "instructions",
-           "sizes": {"forward_flash": 1000, "forward_ram": 70, "image_flash": 9000, "image_ram": 8000}}
-    docs = {c.name: {} for c in cells} | {cell.name: doc}
+    doc = {"passed": True, "per_inference": {"min": 100, "median": 110, "max": 120}, "unit": "instructions",
+           "sizes": {"forward_flash": 1000, "forward_ram": 70, "image_flash": 9000, "image_ram": 8000}, "stack_bytes": 600}
     budgets = {"qemu-m4": {cell.key: {"instructions_min": 100, "instructions_median": 110, "instructions_max": 119,
-                                      "forward_flash": 1001, "forward_ram": 70, "image_flash": 9000, "image_ram": 8000}}}
-    failures, notes = check_budgets(cells, docs, budgets)
+                                      "forward_flash": 1001, "forward_ram": 70, "image_flash": 9000, "image_ram": 8000,
+                                      "stack_bytes": 600}}}
+    failures, notes = check_budgets([cell], {cell.name: doc}, budgets)
     assert failures == [f"{cell.name}: instructions_max grew from 119 to 120 (over budget by 1)"]
     assert notes == [f"{cell.name}: forward_flash shrank from 1001 to 1000: lower the budget with "
                      "`qmcu matrix --update-budgets` and commit boards/budgets/"]
@@ -103,3 +106,19 @@ def test_committed_budgets_name_existing_boards_and_cells() -> None:
     for board, cells_budget in budgets.items():
         for key in cells_budget:
             assert (board, key) in keys
+
+
+def test_readme_modes_xor_runs_against_the_committed_budgets_and_fails_without_them(tmp_path: Path) -> None:
+    # The README documents `scons -j2 matrix modes=xor`; it used to fail with spurious failures for the
+    # exhaustive cells' budgets. Without any budgets file, a QEMU board now fails (it used to be a note).
+    build = tmp_path / "build"
+    empty = tmp_path / "budgets"
+    empty.mkdir()
+    args = ("boards=qemu-m4", "modes=xor,test")
+    bare = run_matrix(build, empty, *args)
+    assert bare.returncode != 0
+    assert f"FAIL: qemu-m4: no budgets file {empty / 'qemu-m4.json'}" in bare.stdout, bare.stdout[-3000:]
+    committed = run_matrix(build, BOARDS_DIR / "budgets", *args)
+    assert committed.returncode == 0, committed.stdout[-3000:] + committed.stderr[-2000:]
+    assert "| qemu-m4 | std0-float0 | semihosting | test | 344/360 | 360/360 |" in committed.stdout
+    assert "matrix: PASS" in committed.stdout and "9 cell(s) on target boards within their budgets" in committed.stdout

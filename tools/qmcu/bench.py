@@ -1,7 +1,9 @@
 """`scons bench` / `qmcu bench`: instructions, per-MAC cost and bytes of each network on each board.
 
 Each (board, network) cell is built and run like a matrix cell (same graph machinery, same judge:
-a benchmark figure only counts if the run was bit-exact). The split into a fixed per-call
+a benchmark figure only counts if the run was bit-exact), and is held to the same exact budgets
+(boards/budgets/, written by `qmcu matrix --update-budgets`): a figure over budget, a figure missing
+from a report or a cell without a budget fails the bench. The split into a fixed per-call
 overhead and a per-MAC cost is the straight line through the two networks' figures on a board:
 per_mac = (I_big - I_small) / (MACs_big - MACs_small), fixed = I_small - per_mac * MACs_small.
 """
@@ -16,13 +18,24 @@ from typing import Any
 
 from . import atomic, intmodel
 from .errors import QmcuError
-from .matrix import Cell, Skipped, _selected_boards, load_cell_report
+from .matrix import (
+    DIGITS_MODE,
+    DIGITS_MODEL,
+    Cell,
+    Skipped,
+    _selected_boards,
+    check_budgets,
+    known_cell_keys,
+    load_budgets,
+    load_cell_report,
+)
 from .options import parse_options
 from .paths import BUILD_DIR
 
 logger = logging.getLogger(__name__)
 
-NETWORKS = (("textbook", "xor", "2-4-1 XOR"), ("digits", "test", "64-32-10 MLP"))
+# Both networks are committed integer models, so their figures (and budgets) are exact on any machine.
+NETWORKS = (("textbook", "xor", "2-4-1 XOR"), (DIGITS_MODEL, DIGITS_MODE, "64-32-10 MLP"))
 
 
 def bench_dir() -> Path:
@@ -39,7 +52,8 @@ def enumerate_bench_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[S
                 skipped.append(Skipped(board.id, "bench counts instructions under QEMU"))
             continue
         for model, mode, _ in NETWORKS:
-            args = {**base, "board": board.id, "model": model, "mode": mode, "STD": "0", "FLOAT": "0"}
+            args = {**base, "board": board.id, "model": model, "mode": mode, "STD": "0", "FLOAT": "0",
+                    "console": board.consoles[0]}  # the matrix cell's exact options: same build, same budget
             cells.append(Cell(parse_options(args), args, board.consoles[0], ""))
     return cells, skipped
 
@@ -55,11 +69,15 @@ def _intmodel_path(cell: Cell) -> Path:
 def finish_bench(cells: list[Cell], skipped: list[Skipped], wall_s: float) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
+    docs = {cell.name: load_cell_report(cell) for cell in cells}
     for cell in cells:
-        doc = load_cell_report(cell)
+        doc = docs[cell.name]
         stats = doc.get("plugin_per_inference") or doc.get("per_inference")  # plugin: the same window on every board
-        if not doc.get("passed") or not stats:
-            problems.append(f"{cell.opts.board.id} {cell.opts.model}: {'; '.join(doc.get('problems', [])) or 'no counts'}")
+        sizes = doc.get("sizes") or {}
+        lacking = [k for k in ("forward_flash", "forward_ram", "image_flash") if not isinstance(sizes.get(k), int)]
+        if not doc.get("passed") or not stats or lacking or not isinstance(doc.get("layers"), list):
+            why = "; ".join(doc.get("problems", [])) or f"the report lacks {', '.join(lacking) or 'counts or layers'}"
+            problems.append(f"{cell.opts.board.id} {cell.opts.model}: {why}")
             continue
         n_macs = macs(intmodel.load(_intmodel_path(cell)))
         median = float(stats["median"])
@@ -69,13 +87,15 @@ def finish_bench(cells: list[Cell], skipped: list[Skipped], wall_s: float) -> di
                      "per_mac": round(median / n_macs, 3), "forward_flash": doc["sizes"]["forward_flash"],
                      "forward_ram": doc["sizes"]["forward_ram"], "image_flash": doc["sizes"]["image_flash"],
                      "layers": {r["name"]: r["instructions"] for r in doc["layers"]}})
+    budget_failures, budget_notes = check_budgets(cells, docs, load_budgets(), known_cell_keys())
+    problems += budget_failures
     splits = {}
     for board in sorted({r["board"] for r in rows}):
         pts = sorted((r["macs"], r["instructions"]) for r in rows if r["board"] == board)
         if len(pts) >= 2 and pts[-1][0] != pts[0][0]:
             per_mac = (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
             splits[board] = {"per_mac": round(per_mac, 3), "fixed": round(pts[0][1] - per_mac * pts[0][0], 1)}
-    summary = {"rows": rows, "splits": splits, "problems": problems, "wall_s": round(wall_s, 2),
+    summary = {"rows": rows, "splits": splits, "problems": problems, "notes": budget_notes, "wall_s": round(wall_s, 2),
                "skipped": [s.__dict__ for s in skipped]}
     out = bench_dir()
     table = markdown(rows, splits)
@@ -83,11 +103,13 @@ def finish_bench(cells: list[Cell], skipped: list[Skipped], wall_s: float) -> di
     atomic.write_text(out / "bench.md", table)
     write_chart(out / "bench.png", rows)
     print(table)
+    for note in budget_notes:
+        print(f"note: {note}")
     print(f"bench: {len(rows)} figures in {wall_s:.1f} s; {out}/bench.json, bench.md, bench.png")
     if problems:
         for p in problems:
             print(f"FAIL: {p}")
-        raise QmcuError(f"bench failed ({len(problems)} cell(s))", "see the FAIL lines above")
+        raise QmcuError(f"bench failed ({len(problems)} problem(s))", "see the FAIL lines above")
     return summary
 
 

@@ -20,7 +20,7 @@ from . import atomic
 from .boards import Board, board_names, load_all
 from .errors import QmcuError
 from .examples import EXAMPLES
-from .options import BuildOptions, parse_options
+from .options import OPTS, BuildOptions, parse_options
 from .paths import BOARDS_DIR, BUILD_DIR
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,12 @@ RUNNABLE_KINDS = ("host", "qemu")
 # QMCU_BUDGETS_DIR points the matrix at another budgets folder (tests use it).
 BUDGETS_DIR = Path(os.environ.get("QMCU_BUDGETS_DIR", BOARDS_DIR / "budgets"))
 BUDGET_FIGURES = ("instructions_min", "instructions_median", "instructions_max", "forward_flash", "forward_ram",
-                  "image_flash", "image_ram")
+                  "image_flash", "image_ram", "stack_bytes")
+# The XOR models share cell keys (same network, same code); every other model's cells are prefixed by it.
+XOR_MODELS = ("textbook", "trained")
+# The matrix's digits cells: the committed model, so their exact budgets hold on any CPU.
+DIGITS_MODEL = "digits-committed"
+DIGITS_MODE = "test"
 MATRIX_DIR_NAME = "matrix"
 
 
@@ -42,7 +47,11 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return f"{self.opts.corner.name}/{self.console}/{self.opts.mode}"
+        """The cell's name within its board (and its budget's key): [model/]corner/console/mode[/opt]."""
+        key = f"{self.opts.corner.name}/{self.console}/{self.opts.mode}"
+        if self.opts.model not in XOR_MODELS:
+            key = f"{self.opts.model}/{key}"
+        return key if self.opts.opt == "O2" else f"{key}/{self.opts.opt}"
 
     @property
     def name(self) -> str:
@@ -74,11 +83,18 @@ def _selected_boards(spec: str) -> list[Board]:
 
 
 def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped]]:
-    """All cells the matrix runs here, and the ones it cannot run (with the reason)."""
-    skip = ("board", "STD", "FLOAT", "mode", "boards", "console")
+    """All cells the matrix runs here, and the ones it cannot run (with the reason): the XOR model on every
+    corner, console and mode, and the committed digits MLP at STD=0 FLOAT=0 on every QEMU board (mode `test`)."""
+    skip = ("board", "STD", "FLOAT", "mode", "boards", "modes", "console", "update_budgets")
     base = {"model": "textbook", **{k: v for k, v in arguments.items() if k not in skip}}
-    model = {"model": "textbook", **arguments}["model"]
-    modes = [m for m in arguments.get("modes", "").split(",") if m] or list(EXAMPLES[model].modes)
+    model = base["model"]
+    wanted = [m for m in arguments.get("modes", "").split(",") if m]
+    modes = [m for m in wanted if m in EXAMPLES[model].modes] if wanted else list(EXAMPLES[model].modes)
+    digits = EXAMPLES[model].trainer != "digits" and (not wanted or DIGITS_MODE in wanted)
+    valid = set(EXAMPLES[model].modes) | ({DIGITS_MODE} if EXAMPLES[model].trainer != "digits" else set())
+    if set(wanted) - valid:
+        raise QmcuError(f"modes= names unknown mode(s) {', '.join(sorted(set(wanted) - valid))}",
+                        f"valid modes here: {', '.join(sorted(valid))}")
     cells: list[Cell] = []
     skipped: list[Skipped] = []
     for board in _selected_boards(arguments.get("boards", "")):
@@ -92,8 +108,11 @@ def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped
                 for mode in modes:
                     args = {**base, "board": board.id, "STD": str(corner.std), "FLOAT": str(corner.float), "mode": mode,
                             "console": console}
-                    args.pop("modes", None)
                     cells.append(Cell(parse_options(args), args, console, note))
+        if digits and board.kind == "qemu":
+            args = {**base, "model": DIGITS_MODEL, "board": board.id, "STD": "0", "FLOAT": "0", "mode": DIGITS_MODE,
+                    "console": board.consoles[0]}
+            cells.append(Cell(parse_options(args), args, board.consoles[0], ""))
     return cells, skipped
 
 
@@ -161,73 +180,135 @@ def cross_cell_identity(cells: list[Cell], docs: dict[str, dict[str, Any]]) -> l
     return problems
 
 
+def budgeted(cell: Cell) -> bool:
+    """Cells on a target (QEMU) board are pinned by budgets; the host build has no counts or sizes."""
+    return cell.opts.board.is_target
+
+
 def cell_figures(doc: dict[str, Any]) -> dict[str, int]:
+    """The budgeted figures a cell's report carries (a figure the report lacks is absent here)."""
     figures: dict[str, int] = {}
     stats = doc.get("per_inference")
     if stats and doc.get("unit") == "instructions":
-        figures.update(instructions_min=int(stats["min"]), instructions_median=int(stats["median"]),
-                       instructions_max=int(stats["max"]))
-    sizes = doc.get("sizes")
-    if sizes:
-        figures.update({k: int(sizes[k]) for k in ("forward_flash", "forward_ram", "image_flash", "image_ram")})
+        for name, stat in (("instructions_min", "min"), ("instructions_median", "median"), ("instructions_max", "max")):
+            if isinstance(stats.get(stat), int | float):
+                figures[name] = int(stats[stat])
+    sizes = doc.get("sizes") or {}
+    for name in ("forward_flash", "forward_ram", "image_flash", "image_ram"):
+        if isinstance(sizes.get(name), int):
+            figures[name] = int(sizes[name])
+    if isinstance(doc.get("stack_bytes"), int):
+        figures["stack_bytes"] = int(doc["stack_bytes"])
     return figures
 
 
+def budget_path(board: str) -> Path:
+    return BUDGETS_DIR / f"{board}.json"
+
+
 def load_budgets() -> dict[str, dict[str, dict[str, int]]]:
-    """boards/budgets/<board>.json -> {board: {cell key: {figure: value}}}; stale files are an error."""
+    """boards/budgets/<board>.json -> {board: {cell key: {figure: value}}}; stale or malformed files are an error."""
     budgets: dict[str, dict[str, dict[str, int]]] = {}
     for path in sorted(BUDGETS_DIR.glob("*.json")):
         if path.stem not in board_names():
             raise QmcuError(f"budgets file {path} names board {path.stem!r}, which no longer exists",
                             "delete the file or run `qmcu matrix --update-budgets`")
-        raw = json.loads(path.read_text())
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise QmcuError(f"budgets file {path} is not valid JSON ({err.msg})",
+                            "regenerate it with `qmcu matrix --update-budgets`") from err
         if not isinstance(raw, dict) or raw.get("board") != path.stem or not isinstance(raw.get("cells"), dict):
             raise QmcuError(f"budgets file {path} is malformed", "regenerate it with `qmcu matrix --update-budgets`")
+        for key, figures in raw["cells"].items():
+            if not isinstance(figures, dict) or set(figures) != set(BUDGET_FIGURES) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in figures.values()):
+                raise QmcuError(f"budgets file {path}: cell {key} must pin exactly the figures "
+                                f"{', '.join(BUDGET_FIGURES)} as non-negative integers",
+                                "regenerate it with `qmcu matrix --update-budgets`")
         budgets[path.stem] = raw["cells"]
     return budgets
 
 
-def check_budgets(cells: list[Cell], docs: dict[str, dict[str, Any]],
-                  budgets: dict[str, dict[str, dict[str, int]]]) -> tuple[list[str], list[str]]:
-    """(failures, notes): a figure over budget fails; under budget asks for a lower budget."""
+def known_cell_keys() -> set[tuple[str, str]]:
+    """(board, key) of every cell the full matrix can have (all boards, all modes, every opt= level);
+    a budget naming anything else is stale."""
+    return {(c.opts.board.id, c.key) for opt in OPTS for c in enumerate_cells({"opt": opt})[0]}
+
+
+def check_budgets(cells: list[Cell], docs: dict[str, dict[str, Any]], budgets: dict[str, dict[str, dict[str, int]]],
+                  known: set[tuple[str, str]] | None = None) -> tuple[list[str], list[str]]:
+    """(failures, notes). Budgets fail closed: on a target board, a cell without a budget, a figure missing
+    from the report and a figure over budget all fail; a figure under budget is a note asking to lower it.
+    Budgets of cells not selected in this run are not demanded; budgets naming a cell that the full
+    matrix (`known`) does not have are stale and fail."""
     failures: list[str] = []
     notes: list[str] = []
     fix = "lower the budget with `qmcu matrix --update-budgets` and commit boards/budgets/"
+    set_fix = "run the full matrix with `qmcu matrix --update-budgets` and commit boards/budgets/"
+    missing_file_reported: set[str] = set()
     for cell in cells:
-        figures = cell_figures(docs[cell.name])
-        if not figures:
+        if not budgeted(cell):
             continue
-        budget = budgets.get(cell.opts.board.id, {}).get(cell.key)
+        doc = docs[cell.name]
+        board = cell.opts.board.id
+        if board not in budgets:
+            if board not in missing_file_reported:
+                missing_file_reported.add(board)
+                failures.append(f"{board}: no budgets file {budget_path(board)}: {set_fix}")
+            continue
+        budget = budgets[board].get(cell.key)
         if budget is None:
-            notes.append(f"{cell.name}: no budget yet ({fix.replace('lower', 'set')})")
+            failures.append(f"{cell.name}: no budget for this cell in {budget_path(board)}: {set_fix}")
             continue
-        for name, value in figures.items():
+        figures = cell_figures(doc)
+        for name in BUDGET_FIGURES:
             limit = budget.get(name)
+            value = figures.get(name)
             if limit is None:
-                continue
-            if value > limit:
+                failures.append(f"{cell.name}: no budget for {name} in {budget_path(board)}: {set_fix}")
+            elif value is None:
+                if doc.get("passed"):  # a failed cell already fails the matrix, with its own reason
+                    failures.append(f"{cell.name}: {name} (budget {limit}) is missing from the cell's report")
+            elif value > limit:
                 failures.append(f"{cell.name}: {name} grew from {limit} to {value} (over budget by {value - limit})")
             elif value < limit:
                 notes.append(f"{cell.name}: {name} shrank from {limit} to {value}: {fix}")
-    ran = {(c.opts.board.id, c.key) for c in cells}
-    selected = {c.opts.board.id for c in cells}
-    for board, cells_budget in budgets.items():
+    known = known_cell_keys() if known is None else known
+    for board, cells_budget in sorted(budgets.items()):
         for key in cells_budget:
-            if board in selected and (board, key) not in ran:
+            if (board, key) not in known:
                 failures.append(f"budgets for {board} name cell {key}, which the matrix does not have; "
                                 "run `qmcu matrix --update-budgets`")
     return failures, notes
 
 
-def write_budgets(cells: list[Cell], docs: dict[str, dict[str, Any]]) -> list[Path]:
+def write_budgets(cells: list[Cell], docs: dict[str, dict[str, Any]],
+                  known: set[tuple[str, str]] | None = None) -> list[Path]:
+    """Rewrite the budgets of the cells that ran (all must have passed), keep those of cells not selected
+    in this run, drop stale ones. Refuses a cell whose report lacks a figure."""
+    known = known_cell_keys() if known is None else known
+    try:
+        existing = load_budgets()
+    except QmcuError:
+        existing = {}  # a malformed or stale file is replaced by this run's figures
     by_board: dict[str, dict[str, dict[str, int]]] = {}
     for cell in cells:
-        figures = cell_figures(docs[cell.name])
-        if figures and docs[cell.name].get("passed"):
-            by_board.setdefault(cell.opts.board.id, {})[cell.key] = figures
+        if not budgeted(cell):
+            continue
+        doc = docs[cell.name]
+        figures = cell_figures(doc)
+        if not doc.get("passed") or set(figures) != set(BUDGET_FIGURES):
+            missing = sorted(set(BUDGET_FIGURES) - set(figures))
+            raise QmcuError(f"cannot budget {cell.name}: " + ("it did not pass" if not doc.get("passed") else
+                                                             f"its report lacks {', '.join(missing)}"),
+                            "fix the cell first, then run `qmcu matrix --update-budgets` again")
+        by_board.setdefault(cell.opts.board.id, {})[cell.key] = figures
     written = []
     for board, cells_budget in sorted(by_board.items()):
-        path = BUDGETS_DIR / f"{board}.json"
-        atomic.write_text(path, json.dumps({"board": board, "cells": dict(sorted(cells_budget.items()))}, indent=1) + "\n")
+        kept = {k: v for k, v in existing.get(board, {}).items() if (board, k) in known and k not in cells_budget}
+        merged = {**kept, **cells_budget}
+        path = budget_path(board)
+        atomic.write_text(path, json.dumps({"board": board, "cells": dict(sorted(merged.items()))}, indent=1) + "\n")
         written.append(path)
     return written

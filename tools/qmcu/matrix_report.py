@@ -13,7 +13,17 @@ from xml.etree import ElementTree as ET
 
 from . import atomic
 from .errors import QmcuError
-from .matrix import Cell, Skipped, check_budgets, cross_cell_identity, load_budgets, load_cell_report, matrix_dir, write_budgets
+from .matrix import (
+    Cell,
+    Skipped,
+    check_budgets,
+    cross_cell_identity,
+    known_cell_keys,
+    load_budgets,
+    load_cell_report,
+    matrix_dir,
+    write_budgets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +78,14 @@ def finish(cells: list[Cell], skipped: list[Skipped], wall_s: float, update_budg
     docs = {cell.name: load_cell_report(cell) for cell in cells}
     failed_cells = [c.name for c in cells if not docs[c.name].get("passed")]
     identity = cross_cell_identity(cells, docs)
-    if update_budgets and not failed_cells and not identity:
-        for path in write_budgets(cells, docs):
-            print(f"budgets: wrote {path}")
-    budget_failures, budget_notes = check_budgets(cells, docs, load_budgets())
+    known = known_cell_keys()
+    if update_budgets:
+        if failed_cells or identity:
+            print("budgets: not updated (the matrix did not pass)")
+        else:
+            for path in write_budgets(cells, docs, known):
+                print(f"budgets: wrote {path}")
+    budget_failures, budget_notes = check_budgets(cells, docs, load_budgets(), known)
     problems = [f"cell {n} failed" for n in failed_cells] + identity + budget_failures
     table = markdown_table(cells, docs, skipped)
     summary = {"passed": not problems, "problems": problems, "notes": budget_notes, "wall_s": round(wall_s, 2),
@@ -88,7 +102,10 @@ def finish(cells: list[Cell], skipped: list[Skipped], wall_s: float, update_budg
         for p in problems:
             print(f"FAIL: {p}")
         raise QmcuError(f"matrix failed ({len(problems)} problem(s))", "see the FAIL lines above")
-    print("matrix: PASS (all cells bit-exact with the reference and with each other, within budgets)")
+    budgeted = sum(1 for c in cells if c.opts.board.is_target)
+    under = f"; {len(budget_notes)} figure(s) under budget, see the notes" if budget_notes else ""
+    print(f"matrix: PASS (all cells bit-exact with the reference and with each other; {budgeted} cell(s) on target "
+          f"boards within their budgets, every figure present{under})")
     return summary
 
 
