@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -177,7 +178,7 @@ def _qmp_cont(qemu: _Qemu, path: str) -> None:
         try:
             qmp.sendall(b'{"execute": "cont"}\n')
             reply = _qmp_reply(reader)
-        except OSError as err:  # reset or broken pipe: QEMU closed the socket
+        except OSError as err:  # reset or broken pipe: QEMU closed the socket (or, after STARTUP_S, no reply)
             logger.debug("QMP socket after cont: %s", err)
             reply = b""
         if b'"return"' in reply:
@@ -186,8 +187,8 @@ def _qmp_cont(qemu: _Qemu, path: str) -> None:
             raise QmcuError(f"QEMU refused cont: {reply.decode(errors='replace').strip()}", "see QEMU's message")
         # No reply, the socket closed: QEMU exited, or is exiting, after running the image.
         if qemu.wait(EXIT_S) is None:
-            raise QmcuError(f"QEMU closed its QMP socket {path} without a reply to cont, yet keeps running",
-                            "a QEMU bug or an overloaded machine: run it again")
+            raise QmcuError(f"QEMU gave no reply to cont on its QMP socket {path} and keeps running",
+                            "the machine is overloaded or QEMU hangs: run it again")
 
 
 def _start_socket(argv: list[str], what: str = "QEMU", explain: Explain | None = None) -> tuple[_Qemu, serial.SerialBase]:
@@ -196,7 +197,8 @@ def _start_socket(argv: list[str], what: str = "QEMU", explain: Explain | None =
     for _ in range(3):
         port = _free_port()
         url = f"socket://127.0.0.1:{port}"
-        qmp_path = os.path.join(tempfile.mkdtemp(prefix="qmcu-qmp-"), "qmp.sock")
+        qmp_dir = tempfile.mkdtemp(prefix="qmcu-qmp-")
+        qmp_path = os.path.join(qmp_dir, "qmp.sock")
         qemu = _Qemu(_with_serial(argv, "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on") +
                      ["-S", "-qmp", f"unix:{qmp_path},server=on,wait=off"], what=what, explain=explain)
 
@@ -214,6 +216,8 @@ def _start_socket(argv: list[str], what: str = "QEMU", explain: Explain | None =
                 ser.close()
                 qemu.stop()
                 raise
+            finally:
+                shutil.rmtree(qmp_dir, ignore_errors=True)  # QEMU keeps its open socket; the path is not needed
             return qemu, ser
         except BaseException:
             # Between our probe and QEMU's bind another program may have taken the port.
