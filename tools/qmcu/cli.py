@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,14 +110,14 @@ def _cmd_boards(_: argparse.Namespace) -> None:
 def _cmd_scons(args: argparse.Namespace) -> None:
     """Pass through to the SCons build (same options): `qmcu scons board=host run`."""
     scons = Path(sys.executable).with_name("scons")
-    sys.exit(subprocess.call([str(scons), "-C", str(REPO_ROOT), "-Q", *args.rest]))
+    os.execv(str(scons), [str(scons), "-C", str(REPO_ROOT), "-Q", *args.rest])  # scons gets the signals itself
 
 
 def _cmd_matrix(args: argparse.Namespace) -> None:
     """The regression matrix (or the bench) through SCons: one graph, -j cells in parallel."""
     scons = Path(sys.executable).with_name("scons")
     extra = [*args.options, *(["update_budgets=1"] if getattr(args, "update_budgets", False) else [])]
-    sys.exit(subprocess.call([str(scons), "-C", str(REPO_ROOT), "-Q", f"-j{args.jobs}", args.target, *extra]))
+    os.execv(str(scons), [str(scons), "-C", str(REPO_ROOT), "-Q", f"-j{args.jobs}", args.target, *extra])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import interrupt
+
+    interrupt.install_handlers()  # Ctrl-C/SIGTERM stop training or QEMU at once, leaving only whole files
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import elfcheck
+from . import elfcheck, interrupt
 from .boards import Board, FlashSettings
 from .errors import QmcuError
 from .runners.result import last_lines
@@ -135,13 +135,14 @@ def check_installed(flasher: str, search_path: str | None = None) -> str:
 def _run(argv: list[str], what: str) -> None:
     logger.debug("running %s", shlex.join(argv))
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=FLASH_TIMEOUT_S,
-                              check=False)
+        with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              **interrupt.popen_kwargs()) as proc, interrupt.child(proc, what):
+            out, err_text = proc.communicate(timeout=FLASH_TIMEOUT_S)
     except subprocess.TimeoutExpired as err:
         raise QmcuError(f"{what} did not finish within {FLASH_TIMEOUT_S:g}s",
                         "check the USB cable and that the board is powered") from err
     if proc.returncode != 0:
-        raise QmcuError(f"{what} failed (exit code {proc.returncode}): {last_lines(proc.stdout + proc.stderr, 3)}",
+        raise QmcuError(f"{what} failed (exit code {proc.returncode}): {last_lines(out + err_text, 3)}",
                         "check the USB cable, and that no debugger or other flasher holds the ST-Link")
 
 

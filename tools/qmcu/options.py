@@ -24,7 +24,8 @@ DEFAULTS: dict[str, str] = {
 }
 HELP: dict[str, str] = {
     "board": "board id, a file in boards/",
-    "model": "trained (XOR, PyTorch), textbook (committed XOR header, no torch) or digits (64-32-10 MLP)",
+    "model": "trained (XOR, PyTorch), textbook (committed XOR header, no torch), digits (64-32-10 MLP) or "
+             "digits-committed (its committed integer model)",
     "STD": "1 lets the firmware use the C++ standard library / newlib",
     "FLOAT": "1 compiles float quantize/dequantize into the firmware (hard-float on FPU cores)",
     "mode": "XOR: xor (4 points + 41x41 grid) or exhaustive (65,536 int8 pairs); digits: test (held-out split)",
@@ -34,7 +35,7 @@ HELP: dict[str, str] = {
     "calibration": ".npy/.csv file of N x 2 calibration inputs (default: 9x9 grid + XOR corners)",
     "timeout": "seconds before a run on QEMU/host is killed",
     "boards": "matrix only: comma-separated boards (default: all runnable here)",
-    "modes": "matrix only: comma-separated modes (default: xor,exhaustive)",
+    "modes": "matrix/bench only: comma-separated modes (default: xor,exhaustive,test; test: the committed digits MLP)",
     "update_budgets": "matrix only: 1 rewrites boards/budgets/ from this run's figures",
     "console": "semihosting or uart (default: the board's first console)",
     "transport": "QEMU UART runs: socket (TCP, pyserial socket://) or pty (a /dev/pts device pyserial opens)",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import elfcheck, interrupt, report
+from .boards import Board, counter_warning
 from .errors import QmcuError
 from .intmodel import IntModel
 from .judge import Verdict, judge
@@ -82,7 +83,7 @@ def execute(opts: BuildOptions, program: Path) -> tuple[RunResult, list[int] | N
     return result, None
 
 
-def merge_counts(verdict: Verdict, plugin: list[int] | None) -> dict[str, Any]:
+def merge_counts(verdict: Verdict, plugin: list[int] | None, board: Board | None = None) -> dict[str, Any]:
     """Instruction figures: the on-target counter where the board has one, else the host plugin.
 
     Where both exist they must differ by one constant (the counter reads and the call around
@@ -90,6 +91,10 @@ def merge_counts(verdict: Verdict, plugin: list[int] | None) -> dict[str, Any]:
     """
     target = verdict.counts if any(verdict.counts) else None
     info: dict[str, Any] = {"plugin_per_inference": _stats(plugin) if plugin else None}
+    warning = counter_warning(board, verdict.counts, plugin=bool(plugin)) if board is not None else None
+    if warning:
+        logger.warning(warning)
+        info["counter_warning"] = warning
     if target and plugin:
         if len(plugin) != len(target):
             verdict.problems.append(f"the plugin saw {len(plugin)} qmcu_infer calls, the target reported {len(target)}")
@@ -179,7 +184,7 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
     if result.exit_code != verdict.status:
         verdict.problems.append(f"process {describe_exit(result.exit_code)} differs from the END record's "
                                 f"status {verdict.status}")
-    counts = merge_counts(verdict, plugin_counts)
+    counts = merge_counts(verdict, plugin_counts, opts.board)
     doc = build_report(opts, program, model, verdict, result)
     doc.update(counts)
     doc["counts"] = verdict.counts if any(verdict.counts) else plugin_counts

@@ -266,8 +266,9 @@ def _check_committed(intmodel_path: Path, header: Path) -> None:
     model = intmodel.load(intmodel_path)
     render = render_xor_header if header.name == "weights.hpp" else render_model_header
     if not header.is_file() or header.read_text() != render(model):
+        how = "qmcu textbook" if header.name == "weights.hpp" else "python -m qmcu.digits"
         raise QmcuError(f"{header} is not what qmcu emits for {intmodel_path.name} (edited by hand, or stale)",
-                        "regenerate it with `qmcu textbook` (or restore it with git checkout)")
+                        f"regenerate it with `{how}` (or restore it with git checkout)")
 
 
 def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
@@ -289,30 +290,16 @@ def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
     return env
 
 
-def _start(arguments: dict[str, str]) -> None:
-    """Before any graph: the build folder is ours alone, with its own SCons database."""
+def _start(targets: list[str]) -> None:
+    """Before any graph (options already checked): the build folder is ours alone, with its own SCons
+    database, and a signal stops every child at once (SCons's own handler waits for the running step)."""
+    from . import interrupt
+
+    interrupt.patch_scons()
     if "-h" in sys.argv or "--help" in sys.argv:
         return
     buildlock.acquire(BUILD_DIR)
     SConsignFile(str(BUILD_DIR / ".sconsign"))
-    _interrupts_stop_at_once()
-
-
-def _interrupts_stop_at_once() -> None:
-    """SCons's own SIGINT/SIGTERM handler waits for the running step (a training, a hung QEMU);
-    ours stops every child at once and exits, leaving only whole files (writes are atomic)."""
-    import SCons.Taskmaster.Job as scons_job  # type: ignore[import-untyped]
-
-    try:
-        from . import interrupt
-    except ImportError:  # TODO(lead): remove once interrupt.py lands
-        return
-
-    def install(self: Any) -> None:
-        interrupt.install_handlers()
-
-    scons_job.Jobs._setup_sig_handler = install
-    scons_job.Jobs._reset_sig_handler = lambda self: None
 
 
 def _discard_edited_outputs() -> None:
@@ -326,13 +313,15 @@ def _discard_edited_outputs() -> None:
 def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
     Help(_help_text())
     try:
-        _start(arguments)
         if "matrix" in (targets or []):
+            _start(targets or [])
             _matrix_graph(dict(arguments), "matrix")
         elif "bench" in (targets or []):
+            _start(targets or [])
             _matrix_graph(dict(arguments), "bench")
         else:
             opts = parse_options(dict(arguments))
+            _start(targets or [])
             base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
             nodes = _cell_graph(base, opts, dict(arguments), _model_nodes(base, opts))
             base.Alias("build", nodes["checked"])
