@@ -93,9 +93,12 @@ def _source(node: torch.fx.Node) -> str:
     """The user's source line of a node (the last frame of its stack trace that is not torch's own)."""
     trace = str(node.meta.get("stack_trace") or "")
     frames = re.findall(r'File "([^"]+)", line (\d+), in \w+\n\s*(.*)', trace)
-    user = [f for f in frames if "/torch/" not in f[0]] or frames
+    user = [f for f in frames if "/torch/" not in f[0]]
+    stack = node.meta.get("nn_module_stack") or {}
+    module = list(stack.values())[-1] if stack else None
+    where = f" (module {module[0] or 'root'}: {str(module[1]).rsplit('.', 1)[-1]})" if module else ""
     if not user:
-        return "source line unknown"
+        return f"{where.strip(' ()') or 'source line unknown'}"
     path, line, code = user[-1]
     return f"{path}:{line}: {code.strip()}"
 
@@ -136,15 +139,18 @@ def _fold_batch_norm(lin: nn.Linear, mean: torch.Tensor, var: torch.Tensor, gamm
     return folded
 
 
-def capture_chain(model: nn.Module, example: torch.Tensor) -> Captured:
+def capture_chain(model: nn.Module | torch.export.ExportedProgram, example: torch.Tensor) -> Captured:
     """Export `model` on `example` (N x features float32) and return its canonical chain."""
-    model = model.eval()
-    try:
-        program = torch.export.export(model, (example,))
-    except Exception as err:  # export's own errors name the construct it cannot trace
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise QmcuError(f"torch.export cannot capture {type(model).__name__}: {first}",
-                        "write forward() as plain tensor operations on its input (no data-dependent control flow)") from err
+    if isinstance(model, torch.export.ExportedProgram):  # a saved .pt2: already captured
+        program = model
+    else:
+        model = model.eval()
+        try:
+            program = torch.export.export(model, (example,))
+        except Exception as err:  # export's own errors name the construct it cannot trace
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise QmcuError(f"torch.export cannot capture {type(model).__name__}: {first}", "write forward() as plain "
+                            "tensor operations on its input (no data-dependent control flow)") from err
     params = {**dict(program.named_parameters()), **dict(program.named_buffers())}
     spec = {s.arg.name: s.target for s in program.graph_signature.input_specs if s.target is not None}
 
@@ -167,7 +173,11 @@ def capture_chain(model: nn.Module, example: torch.Tensor) -> Captured:
     for k, node in enumerate(nodes):
         if node.target is operator.getitem:
             continue  # the first output of a decomposed batch norm
+        known = (node.target == aten.linear.default or node.target in _BATCH_NORM or node.target in _CLAMPS
+                 or node.target in _ELEMENTWISE or node.target in _DROPPED or node.target in _FINAL)
         data_args = [a for a in node.args if isinstance(a, torch.fx.Node) and a.name not in spec]
+        if not known and len(data_args) < 2:
+            raise _refuse(node, f"unsupported op {_op_name(node)}")
         if data_args != [current]:
             raise _refuse(node, f"the graph is not a chain: {_op_name(node)} reads "
                           f"{', '.join(a.name for a in data_args) or 'no earlier result'} (a skip connection or a "

@@ -113,6 +113,14 @@ def _cmd_scons(args: argparse.Namespace) -> None:
     os.execv(str(scons), [str(scons), "-C", str(REPO_ROOT), "-Q", *args.rest])  # scons gets the signals itself
 
 
+def _cmd_run(args: argparse.Namespace) -> None:
+    """`qmcu run --model my_model.py [--data set.npz] board=qemu-m4 ...`: the same as `scons model=... run`."""
+    scons = Path(sys.executable).with_name("scons")
+    model = [f"model={args.model.resolve()}"] if args.model else []
+    data = [f"data={args.data.resolve()}"] if args.data else []
+    os.execv(str(scons), [str(scons), "-C", str(REPO_ROOT), "-Q", *model, *data, *args.options, "run"])
+
+
 def _cmd_matrix(args: argparse.Namespace) -> None:
     """The regression matrix (or the bench) through SCons: one graph, -j cells in parallel."""
     scons = Path(sys.executable).with_name("scons")
@@ -144,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--check", action="store_true", help="only verify they equal a fresh emission")
     tb.set_defaults(func=_cmd_textbook)
     sub.add_parser("boards", help="list the boards").set_defaults(func=_cmd_boards)
+    r = sub.add_parser("run", help="build, run on the board and judge a model: --model my_model.py (or net.pt2 --data set.npz)")
+    r.add_argument("--model", type=Path, default=None, help="a model file (.py) or torch.export program (.pt2)")
+    r.add_argument("--data", type=Path, default=None, help="with a .pt2: .npz holding calibration, x_test, y_test")
+    r.add_argument("options", nargs="*", help="key=value options, e.g. board=qemu-m4 min_accuracy=0.9")
+    r.set_defaults(func=_cmd_run)
     m = sub.add_parser("matrix", help="run the regression matrix (every board x corner x mode)")
     m.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     m.add_argument("--update-budgets", action="store_true", help="rewrite boards/budgets/ from this run")

@@ -118,3 +118,18 @@ def _shape_problem(stream: RecordStream, model: IntModel) -> str | None:
         return (f"the target's BEGIN says outputs={stream.begin.outputs}, model {model.name!r} has "
                 f"{model.output_size} (an image built for another model? rebuild it)")
     return None
+
+
+def accuracy_gates(verdict: Verdict, float_accuracy: float | None, max_drop: float | None,
+                   min_accuracy: float | None) -> list[str]:
+    """The user's accuracy gates on the target's accuracy: a drop beyond max_drop, or below min_accuracy."""
+    if not verdict.labelled:
+        return []
+    acc = verdict.correct / verdict.labelled
+    problems = []
+    if max_drop is not None and float_accuracy is not None and acc < float_accuracy - max_drop - 1e-12:
+        problems.append(f"target accuracy {acc * 100:.2f} % is {(float_accuracy - acc) * 100:.2f} points below the float "
+                        f"model's {float_accuracy * 100:.2f} %, more than max_drop={max_drop:g}")
+    if min_accuracy is not None and acc < min_accuracy - 1e-12:
+        problems.append(f"target accuracy {acc * 100:.2f} % is below min_accuracy={min_accuracy:g}")
+    return problems

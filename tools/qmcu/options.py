@@ -10,6 +10,7 @@ from pathlib import Path
 from .boards import FLASHERS, Board, Corner, board_names, load_board
 from .errors import QmcuError
 from .examples import EXAMPLES, Example
+from .modelfile import declared_name, is_model_path
 from .paths import BOARDS_DIR, BUILD_DIR, REPO_ROOT
 
 OPTS = ("O2", "Os", "O3", "O0")
@@ -19,12 +20,16 @@ MAX_TIMEOUT_S = 86400.0  # a day: no run takes longer, and larger values overflo
 DEFAULTS: dict[str, str] = {
     "board": "qemu-m4", "model": "trained", "STD": "0", "FLOAT": "0", "mode": "", "opt": "O2",
     "seed": "42", "epochs": "4000", "lr": "0.1", "max_tries": "8", "calibration": "", "timeout": "120",
-    "boards": "", "modes": "", "update_budgets": "0",
+    "boards": "", "modes": "", "update_budgets": "0", "data": "", "max_drop": "", "min_accuracy": "",
     "console": "", "transport": "socket", "port": "", "flasher": "", "dry_run": "0",
 }
 HELP: dict[str, str] = {
     "board": "board id, a file in boards/",
-    "model": "trained (XOR, PyTorch), textbook (committed XOR header, no torch), digits (64-32-10 MLP) or "
+    "data": "with model=net.pt2: a .npz holding calibration, x_test, y_test",
+    "max_drop": "accuracy gate: FAIL if target accuracy < float accuracy - max_drop (overrides the model file's)",
+    "min_accuracy": "accuracy gate: FAIL below this fraction (overrides the model file's)",
+    "model": "a model file (path/to/model.py, or net.pt2 with data=), or a built-in: trained (XOR, PyTorch), "
+             "textbook (committed XOR header, no torch), digits (64-32-10 MLP) or "
              "digits-committed (its committed integer model)",
     "STD": "1 lets the firmware use the C++ standard library / newlib",
     "FLOAT": "1 compiles float quantize/dequantize into the firmware (hard-float on FPU cores)",
@@ -63,6 +68,10 @@ class BuildOptions:
     port: str = ""
     flasher: str = ""
     dry_run: bool = False
+    model_file: Path | None = None   # a user's model file (.py) or torch.export program (.pt2)
+    data_file: Path | None = None    # the .npz that goes with a .pt2
+    max_drop: float | None = None    # accuracy gates given on the command line
+    min_accuracy: float | None = None
 
     @property
     def build_dir(self) -> Path:
@@ -74,7 +83,14 @@ class BuildOptions:
 
     @property
     def example(self) -> Example:
+        if self.model_file is not None:
+            return Example(self.model, "mlp_app.cpp", "model.hpp", ("test",), require_all_correct=False, trainer="file")
         return EXAMPLES[self.model]
+
+    @property
+    def testset(self) -> Path | None:
+        """A model file's test set as its image holds it (the judge reads this, never the user's data)."""
+        return self.model_dir / "testset.npz" if self.model_file is not None else None
 
     @property
     def board_file(self) -> Path:
@@ -127,8 +143,12 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
         if a["model"] != "trained":
             raise QmcuError(f"calibration= applies only to model=trained, not model={a['model']}",
                             "drop calibration= or use model=trained")
-    model = _choice("model", a["model"], tuple(EXAMPLES))
-    modes = EXAMPLES[model].modes
+    model_file, data_file = _model_paths(a)
+    model = declared_name(model_file) if model_file else _choice("model", a["model"], tuple(EXAMPLES))
+    if model_file is not None and model in EXAMPLES:
+        raise QmcuError(f"model file {model_file.name} is named {model!r}, the name of a built-in model",
+                        'give it another name (name = "..." in the file, or rename the file)')
+    modes = ("test",) if model_file is not None else EXAMPLES[model].modes
     opts = BuildOptions(
         board=board, corner=corner, model=model, mode=_choice("mode", a["mode"] or modes[0], modes),
         opt=_choice("opt", a["opt"], OPTS),
@@ -148,7 +168,40 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
         raise QmcuError(f"timeout={a['timeout']} is not a number of seconds in (0, {MAX_TIMEOUT_S:g}]",
                         "give seconds such as timeout=120")
     _check_board_only(opts, a)
-    return opts
+    gates = {k: _fraction(k, a[k]) for k in ("max_drop", "min_accuracy")}
+    return dataclasses.replace(opts, model_file=model_file, data_file=data_file, **gates)
+
+
+def _model_paths(a: dict[str, str]) -> tuple[Path | None, Path | None]:
+    """model=<file>.py|.pt2 and data=<file>.npz, resolved against the repository folder scons runs in."""
+    def resolve(value: str) -> Path:
+        path = Path(value).expanduser()
+        return (path if path.is_absolute() else REPO_ROOT / path).resolve()
+
+    if not is_model_path(a["model"]):
+        if a["data"]:
+            raise QmcuError(f"data= goes with model=<program>.pt2, not model={a['model']}", "drop data=")
+        return None, None
+    model_file = resolve(a["model"])
+    if not model_file.is_file():
+        raise QmcuError(f"model file {model_file} does not exist", "give model= the path of a .py model file or .pt2 program")
+    data_file = resolve(a["data"]) if a["data"] else None
+    if model_file.suffix == ".pt2" and data_file is None:
+        raise QmcuError(f"model={model_file.name} needs its data", "give data=set.npz holding calibration, x_test, y_test")
+    if model_file.suffix == ".py" and data_file is not None:
+        raise QmcuError("data= goes with a .pt2 program; a model file brings its own data", "drop data=")
+    if data_file is not None and not data_file.is_file():
+        raise QmcuError(f"data file {data_file} does not exist", "give data= the path of a .npz file")
+    return model_file, data_file
+
+
+def _fraction(key: str, value: str) -> float | None:
+    if value == "":
+        return None
+    v = float(_as(float, key, value, "give a fraction such as 0.02"))
+    if not 0.0 <= v <= 1.0:
+        raise QmcuError(f"{key}={value} is not a fraction in [0, 1]", f"give e.g. {key}=0.02")
+    return v
 
 
 def check_training(seed: int, epochs: int, lr: float, max_tries: int) -> None:

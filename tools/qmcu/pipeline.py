@@ -111,3 +111,48 @@ def quantize_step(source: str, checkpoint: Path | None, calibration_file: Path |
     int_model.save(out)
     logger.info("wrote %s", out)
     return int_model
+
+
+def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, testset: Path) -> IntModel:
+    """A user's model file (or .pt2 + .npz): capture, calibrate, quantize; snapshot the test set the image runs."""
+    import torch
+
+    from . import atomic, modelfile
+    from .capture import capture_chain
+    from .errors import QmcuError
+    from .sequential import quantize_sequential
+
+    spec = modelfile.load(model_file, data_file)
+    example = torch.from_numpy(spec.calibration[: min(len(spec.calibration), 64)])
+    captured = capture_chain(spec.model, example)
+    with torch.no_grad():
+        logits = captured.chain(torch.from_numpy(spec.x_test)).numpy()
+    outputs = logits.shape[1]
+    if outputs == 1 and not (len(captured.chain) and getattr(captured.chain[-1], "function", None) == "sigmoid"):
+        raise QmcuError(f"{spec.name} has one output that does not end in a Sigmoid, so it has no class threshold",
+                        "end a binary classifier with nn.Sigmoid() (threshold 0.5), or give it two outputs (arg-max)")
+    preds = (logits[:, 0] > 0.5).astype(np.int64) if outputs == 1 else logits.argmax(axis=1)
+    classes = max(outputs, 2)
+    if int(spec.y_test.max()) >= classes:
+        raise QmcuError(f"test labels go up to {int(spec.y_test.max())} but {spec.name} has {outputs} output(s)",
+                        "check the labels or the model's last layer")
+    state = {k: v.tolist() for k, v in captured.chain.state_dict().items()}
+    provenance: dict[str, object] = {
+        "generator": f"qmcu {__version__}", "source": spec.source, "torch": torch.__version__.split("+")[0],
+        "calibration": f"{len(spec.calibration)} rows from the model's data",
+        "inputs_sha256": inputs_digest(state, spec.calibration, {"source": spec.source}),
+        "model_file_sha256": file_sha256(model_file),
+        "float_test_accuracy": float((preds == spec.y_test).mean()),
+        "dropped": captured.dropped, "max_drop": spec.max_drop, "min_accuracy": spec.min_accuracy,
+    }
+    if data_file is not None:
+        provenance["data_file_sha256"] = file_sha256(data_file)
+    int_model = quantize_sequential(captured.chain, spec.calibration, name=spec.name, provenance=provenance)
+    int_model.save(out)
+    # The test set as the image will hold it: the judge reads this snapshot, never the user's data again.
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, x_test=spec.x_test.astype(np.float32), y_test=spec.y_test.astype(np.int64))
+    atomic.write_bytes(testset, buf.getvalue())
+    return int_model

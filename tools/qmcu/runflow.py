@@ -16,7 +16,7 @@ from . import elfcheck, interrupt, report
 from .boards import Board, counter_warning
 from .errors import QmcuError
 from .intmodel import IntModel
-from .judge import Verdict, judge
+from .judge import Verdict, accuracy_gates, judge
 from .options import BuildOptions
 from .paths import BUILD_DIR
 from .records import ProtocolError, parse_stream
@@ -180,7 +180,12 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
         stream = parse_stream(result.output_text)
     except ProtocolError as err:
         raise stream_error(opts, program, result, err) from err
-    verdict = judge(stream, model, make_vectors(model, opts.mode), opts.example.require_all_correct)
+    vectors = make_vectors(model, opts.mode, opts.testset)
+    verdict = judge(stream, model, vectors, opts.example.require_all_correct)
+    prov = model.provenance
+    verdict.problems += accuracy_gates(verdict, prov.get("float_test_accuracy"),
+                                       opts.max_drop if opts.max_drop is not None else prov.get("max_drop"),
+                                       opts.min_accuracy if opts.min_accuracy is not None else prov.get("min_accuracy"))
     if result.exit_code != verdict.status:
         verdict.problems.append(f"process {describe_exit(result.exit_code)} differs from the END record's "
                                 f"status {verdict.status}")
@@ -201,8 +206,7 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
         report.write_surface_png(out_dir / "surface.png", verdict, title, verdict.labelled)
     if opts.mode == "test":
         title = f"{model.name} on the target ({opts.board.id} {opts.corner.name}): held-out split"
-        make_vectors_labels = make_vectors(model, opts.mode).labels
-        report.write_confusion_png(out_dir / "confusion.png", make_vectors_labels, verdict.predictions, title)
+        report.write_confusion_png(out_dir / "confusion.png", vectors.labels, verdict.predictions, title)
     report.write_json(out_dir / opts.report_name, doc)  # last: a report.json means every report is whole
     return doc
 

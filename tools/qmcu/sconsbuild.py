@@ -82,7 +82,7 @@ def _emit_vectors(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from . import intmodel
     from .vectors import emit_vectors
 
-    emit_vectors(intmodel.load(s[0]), a["mode"], t[0])
+    emit_vectors(intmodel.load(s[0]), a["mode"], t[0], Path(a["testset"]) if a.get("testset") else None)
 
 
 def _linker_script(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
@@ -235,6 +235,8 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
     if example.committed is not None:
         _check_committed(mdir / "intmodel.json", mdir / example.header)
         return env.File(str(mdir / "intmodel.json")), env.File(str(mdir / example.header))
+    if example.trainer == "file":
+        return _model_file_nodes(env, opts)
     if example.trainer == "digits":
         ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "digits.py")], "train_digits", {"seed": opts.seed},
                      "training the float32 digits MLP -> $TARGET")
@@ -255,6 +257,28 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
     header = _step(env, str(mdir / "weights.hpp"), intmodel + ckpt + [str(PKG / "emit_header.py"), str(PKG / "cpp.py")],
                    "emit_header", {"checkpoint": str(ckpt[0])}, "emitting $TARGET")
     return intmodel[0], header[0]
+
+
+def _quantize_file(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+    from .pipeline import quantize_file_step
+
+    quantize_file_step(Path(a["model_file"]), Path(a["data"]) if a["data"] else None, t[0], t[1])
+
+
+def _model_file_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
+    """A user's model file (or .pt2 + .npz): its content and qmcu's capture/quantize code are the inputs."""
+    assert opts.model_file is not None
+    mdir = opts.model_dir
+    user = [str(opts.model_file)] + ([str(opts.data_file)] if opts.data_file else [])
+    code = [str(PKG / f) for f in ("modelfile.py", "capture.py", "sequential.py", "calibrate.py", "qmath.py",
+                                   "intmodel.py", "pipeline.py")]
+    quantized = _step(env, [str(mdir / "intmodel.json"), str(mdir / "testset.npz")], user + code, "quantize_file",
+                      {"model_file": str(opts.model_file), "data": str(opts.data_file or "")},
+                      "capturing, calibrating and quantizing $SOURCE -> ${TARGETS[0]}")
+    header = _step(env, str(mdir / "model.hpp"), [quantized[0], str(PKG / "emit_model.py"), str(PKG / "cpp.py")],
+                   "emit_header", {"kind": "model"}, "emitting $TARGET")
+    env.Depends(header, quantized[1])
+    return quantized[0], header[0]
 
 
 def _check_committed(intmodel_path: Path, header: Path) -> None:
@@ -344,8 +368,11 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     intmodel, header = model
     bdir = opts.build_dir
     gen_dir = bdir / "gen" / opts.artifact_stem
-    vectors = _step(base, str(gen_dir / "vectors.hpp"), [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py")],
-                    "emit_vectors", {"mode": opts.mode}, "emitting $TARGET")
+    testset = opts.testset
+    vectors = _step(base, str(gen_dir / "vectors.hpp"),
+                    [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py"), *([str(testset)] if testset else [])],
+                    "emit_vectors", {"mode": opts.mode, **({"testset": str(testset)} if testset else {})},
+                    "emitting $TARGET")
     env = _firmware_env(opts, gen_dir)
     objdir = bdir / "obj" / opts.artifact_stem
     platform = toolchain.platform_sources(opts.board, opts.corner, opts.console) if opts.board.is_target else \
@@ -437,7 +464,7 @@ def _help_text() -> str:
 
 
 STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header": _emit_header,
-                          "train_digits": _train_digits, "quantize_digits": _quantize_digits,
+                          "train_digits": _train_digits, "quantize_file": _quantize_file, "quantize_digits": _quantize_digits,
                           "emit_vectors": _emit_vectors, "linker_script": _linker_script,
                           "check_image": _check_image, "board_config": _board_config, "flash": _flash,
                           "size": _print_size, "run": _run,

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .calibrate import check_calibration_set
+from .capture import Clamp, Elementwise
 from .errors import QmcuError
 from .intmodel import Dense, IntModel, Layer, Lut, validate
 from .qmath import (
@@ -34,8 +35,8 @@ from .qmath import (
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED = (nn.Linear, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Flatten)
-SUPPORTED_NAMES = ", ".join(t.__name__ for t in SUPPORTED)
+SUPPORTED = (nn.Linear, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Flatten, Clamp, Elementwise)
+SUPPORTED_NAMES = ", ".join(t.__name__ for t in SUPPORTED[:7])
 # Fixed output quantization of the LUT activations (TFLite's): they cover the function's range.
 LUT_OUTPUT = {"sigmoid": (1.0 / 256.0, -128), "tanh": (1.0 / 128.0, 0)}
 # A calibration value beyond this magnitude is a fault in the data, not a range to quantize.
@@ -174,6 +175,21 @@ def _q6(scale: float, zp: int) -> int:
     return min(INT8_MAX, zp + lround(6.0 / f32(scale)))
 
 
+def _clamp_bounds(c: Clamp, scale: float, zp: int) -> tuple[int, int]:
+    lo = INT8_MIN if c.lo is None else clamp(zp + lround(c.lo / f32(scale)), INT8_MIN, INT8_MAX)
+    hi = INT8_MAX if c.hi is None else clamp(zp + lround(c.hi / f32(scale)), INT8_MIN, INT8_MAX)
+    return lo, hi
+
+
+def function_table(fn: Callable[[torch.Tensor], torch.Tensor], in_scale: float, in_zp: int, out_scale: float,
+                   out_zp: int) -> list[int]:
+    """table[q + 128] = quantized fn(dequantized q), fn evaluated by PyTorch in float64."""
+    x = (torch.arange(INT8_MIN, INT8_MAX + 1, dtype=torch.float64) - in_zp) * f32(in_scale)
+    with torch.no_grad():
+        y = fn(x).double().tolist()
+    return [clamp(lround(v / f32(out_scale)) + out_zp, INT8_MIN, INT8_MAX) for v in y]
+
+
 def _dense(name: str, lin: nn.Linear, inp: tuple[float, int], out: tuple[float, int], act: nn.Module | None) -> Dense:
     w = lin.weight.detach().numpy().astype(np.float64)
     b = lin.bias.detach().numpy().astype(np.float64) if lin.bias is not None else np.zeros(w.shape[0])
@@ -182,7 +198,9 @@ def _dense(name: str, lin: nn.Linear, inp: tuple[float, int], out: tuple[float, 
     multiplier, shift = requant_multiplier(in_scale, w_scale, out_scale)
     weights = quantize_weights(w, w_scale)
     act_min, act_max, activation = INT8_MIN, INT8_MAX, "none"
-    if isinstance(act, nn.ReLU6):
+    if isinstance(act, Clamp):  # relu (0, None), relu6 (0, 6), hardtanh (lo, hi): the clamp in int8
+        act_min, act_max, activation = _clamp_bounds(act, out_scale, out[1]) + (act.kind,)
+    elif isinstance(act, nn.ReLU6):
         act_min, act_max, activation = out[1], _q6(out_scale, out[1]), "relu6"
     elif isinstance(act, nn.ReLU):
         act_min, activation = out[1], "relu"
@@ -214,7 +232,7 @@ def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
     while i < len(chain):
         lname, mod = chain[i]
         if isinstance(mod, nn.Linear):
-            act = chain[i + 1][1] if i + 1 < len(chain) and isinstance(chain[i + 1][1], nn.ReLU | nn.ReLU6) else None
+            act = chain[i + 1][1] if i + 1 < len(chain) and isinstance(chain[i + 1][1], nn.ReLU | nn.ReLU6 | Clamp) else None
             step = 2 if act is not None else 1
             # A range skewed by the layer's own huge weight is reported as that, not as a calibration fault.
             skewed = _warn_zeroed_weights(lname, mod, notes)
@@ -223,8 +241,22 @@ def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
             warned = warned or seen or skewed
             layers.append(_dense(lname, mod, cur, out, act))
             cur, i = out, i + step
-        elif isinstance(mod, nn.Sigmoid | nn.Tanh):
-            fn = type(mod).__name__.lower()
+        elif isinstance(mod, Elementwise) and mod.function not in LUT_OUTPUT:
+            # Any other activation: output quantized over its observed range, the table computed here.
+            out, seen = _observed_params(f"layer {lname}'s output", outs[i], notes, warn=not warned)
+            warned = warned or seen
+            layers.append(Lut(name=lname, function=mod.function, input_scale=f32(cur[0]), input_zero_point=cur[1],
+                              output_scale=f32(out[0]), output_zero_point=out[1],
+                              table=function_table(mod.fn, cur[0], cur[1], out[0], out[1])))
+            cur, i = out, i + 1
+        elif isinstance(mod, Clamp):  # not after a Linear: exact as a table on the same quantization
+            lo, hi = _clamp_bounds(mod, cur[0], cur[1])
+            layers.append(Lut(name=lname, function=mod.kind, input_scale=f32(cur[0]), input_zero_point=cur[1],
+                              output_scale=f32(cur[0]), output_zero_point=cur[1],
+                              table=[clamp(q, lo, hi) for q in range(INT8_MIN, INT8_MAX + 1)]))
+            i += 1
+        elif isinstance(mod, nn.Sigmoid | nn.Tanh | Elementwise):
+            fn = mod.function if isinstance(mod, Elementwise) else type(mod).__name__.lower()
             out_scale, out_zp = LUT_OUTPUT[fn]
             layers.append(Lut(name=lname, function=fn, input_scale=f32(cur[0]), input_zero_point=cur[1],
                               output_scale=out_scale, output_zero_point=out_zp,

@@ -44,9 +44,17 @@ def exhaustive_inputs() -> np.ndarray:
     return np.stack([a.ravel(), b.ravel()], axis=1).astype(np.int64)
 
 
-def make_vectors(model: IntModel, mode: str) -> Vectors:
+def make_vectors(model: IntModel, mode: str, testset: Path | None = None) -> Vectors:
+    """The vectors of a run; `testset` is a model file's test-set snapshot (testset.npz next to its intmodel)."""
     if mode not in MODES:
         raise QmcuError(f"unknown mode {mode!r}", f"use one of {', '.join(MODES)}")
+    if testset is not None:
+        with np.load(testset, allow_pickle=False) as npz:
+            x, y = npz["x_test"].astype(np.float32), npz["y_test"].astype(np.int64)
+        if x.ndim != 2 or x.shape[1] != model.input_size:
+            raise QmcuError(f"test set {testset} has {x.shape[-1]} features, model {model.name} takes {model.input_size}",
+                            "delete the model's build folder and rerun")
+        return Vectors(mode, quantize_rows(model, x), x, y)
     if mode == "exhaustive":
         return Vectors(mode, exhaustive_inputs(), None, np.zeros(0, dtype=np.int64))
     if mode == "test":
@@ -121,5 +129,5 @@ def render_vectors_header(model: IntModel, vectors: Vectors) -> str:
     return "\n".join(lines)
 
 
-def emit_vectors(model: IntModel, mode: str, path: Path) -> None:
-    atomic.write_text(path, render_vectors_header(model, make_vectors(model, mode)))
+def emit_vectors(model: IntModel, mode: str, path: Path, testset: Path | None = None) -> None:
+    atomic.write_text(path, render_vectors_header(model, make_vectors(model, mode, testset)))
