@@ -98,6 +98,28 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
     atomic.write_text(path, json.dumps(report, indent=1) + "\n")
 
 
+def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
+    """The per-layer table of diagnose.diagnose: where accuracy is lost, and the worst layer."""
+    rows = diagnosis["layers"]
+    width = max([len("layer"), *(len(r["layer"]) + len(r["from"]) + 3 for r in rows)])
+    out = [f"where accuracy is lost ({diagnosis['set']}; each layer fed the integer reference's input):",
+           f"  {'layer':{width}s}  {'SQNR dB':>8s}  {'max err LSB':>11s}  acc. with this layer in float"]
+    for r in rows:
+        sqnr = "exact" if r["sqnr_db"] is None else f"{r['sqnr_db']:.1f}"
+        label = f"{r['layer']} ({r['from']})"
+        out.append(f"  {label:{width}s}  {sqnr:>8s}  {r['max_err_lsb']:>11.2f}  {r['float_accuracy'] * 100:.2f} %")
+    out.append(f"  all layers in float: {diagnosis['all_float_accuracy'] * 100:.2f} %, all int8: "
+               f"{diagnosis['int8_accuracy'] * 100:.2f} %")
+    worst = diagnosis.get("worst")
+    if worst is None:
+        out.append("worst layer: none (every layer equals its float original on this set)")
+    else:
+        row = next(r for r in rows if r["layer"] == worst)
+        out.append(f"worst layer: {worst} (lowest SQNR, {row['sqnr_db']:.1f} dB; accuracy with it in float "
+                   f"{row['float_accuracy'] * 100:.2f} % vs {diagnosis['int8_accuracy'] * 100:.2f} % all int8)")
+    return out
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """The human summary printed after a run; every figure comes from the report (measured)."""
     unit = report["unit"]
@@ -113,6 +135,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             hist = ", ".join(f"{k}: {v}" for k, v in fq["histogram"].items())
             out.append(f"PyTorch fake-quant vs int8, per layer, {fq['elements']} elements: difference histogram {{{hist}}} "
                        f"({'within' if fq['within_1_lsb'] else 'NOT within'} +-1 LSB)")
+        if report.get("diagnosis"):
+            out += diagnosis_lines(report["diagnosis"])
     elif report["total"]:
         out.append(f"int8 XOR accuracy: {report['correct']}/{report['total']}")
     exact = "bit-exact" if report["bit_exact"] else "NOT bit-exact"

@@ -224,6 +224,7 @@ def build_report(opts: BuildOptions, program: Path, model: IntModel, verdict: Ve
         "correct": verdict.correct, "total": verdict.labelled, "inferences": verdict.inferences,
         "reference_correct": verdict.reference_correct,
         "float_accuracy": model.provenance.get("float_test_accuracy"), "fake_quant": model.provenance.get("fake_quant"),
+        "diagnosis": model.provenance.get("diagnosis"),
         "bit_exact": verdict.bit_exact, "mismatches": verdict.mismatches,
         "first_mismatches": verdict.first_mismatches, "outputs": verdict.outputs,
         "unit": verdict.unit, "layers": report.layer_rows(model, verdict), "stack_bytes": verdict.stack_bytes,
