@@ -147,3 +147,44 @@ def test_cli_run_takes_a_model_file(tmp_path: Path) -> None:
                           capture_output=True, text=True, env={**os.environ, **env}, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "40/40 bit-exact" in proc.stdout
+
+
+_FROM_CHECKPOINT = '''
+import numpy as np
+import torch
+from pathlib import Path
+from torch import nn
+
+def model():
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    net.load_state_dict(torch.load(Path(__file__).with_name("weights.pt"), weights_only=True))
+    return net.eval()
+
+def calibration():
+    return np.random.default_rng(0).uniform(-1, 1, (64, 3)).astype(np.float32)
+
+def test():
+    x = np.random.default_rng(1).uniform(-1, 1, (20, 3)).astype(np.float32)
+    return x, (x[:, 0] > 0).astype(np.int64)
+'''
+
+
+def test_a_checkpoint_the_model_file_loads_is_an_input(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    torch.save(net.state_dict(), tmp_path / "weights.pt")
+    f = _write(tmp_path / "ckpt.py", _FROM_CHECKPOINT)
+    build = tmp_path / "b"
+    first = _run(build, f"model={f}", "board=host")
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = _run(build, f"model={f}", "board=host")
+    assert "capturing" not in again.stdout
+    with torch.no_grad():
+        net[0].weight.mul_(-1.0)
+    torch.save(net.state_dict(), tmp_path / "weights.pt")
+    changed = _run(build, f"model={f}", "board=host")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "weights.pt changed since ckpt was quantized" in changed.stderr
+    assert "capturing, calibrating and quantizing" in changed.stdout
+    doc = report(build, "host", suffix="-ckpt")
+    assert doc["passed"] and doc["model_sha256"] != ""

@@ -23,7 +23,7 @@ import logging
 import re
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class ModelSpec:
     max_drop: float | None
     min_accuracy: float | None
     source: str               # what the model came from, for the report
+    reads: list[Path] = field(default_factory=list)  # the user's files the model file read (checkpoints, data)
 
 
 def is_model_path(value: str) -> bool:
@@ -116,6 +117,8 @@ def _load_py(path: Path) -> ModelSpec:
         raise QmcuError(f"model file {path} cannot be imported", "give a .py file")
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent))
+    _READS.clear()
+    _watch(True)
     try:
         spec.loader.exec_module(module)
         missing = [f for f in ("model", "calibration", "test") if not callable(getattr(module, f, None))]
@@ -137,6 +140,7 @@ def _load_py(path: Path) -> ModelSpec:
         raise QmcuError(f"model file {path} raised {type(err).__name__} at line {line}: {err}",
                         "fix the model file (run it with python to see the traceback)") from err
     finally:
+        _watch(False)
         sys.path.remove(str(path.parent))
     if not (isinstance(test, tuple) and len(test) == 2):
         raise QmcuError(f"{path.name}: test() returned {type(test).__name__}, not (x_test, y_test)",
@@ -146,7 +150,36 @@ def _load_py(path: Path) -> ModelSpec:
                      y_test=_labels(test[1], len(x_test), path), max_drop=_gate(getattr(module, "max_drop", None),
                                                                                 "max_drop", path),
                      min_accuracy=_gate(getattr(module, "min_accuracy", None), "min_accuracy", path),
-                     source=f"model file {path.name}")
+                     source=f"model file {path.name}", reads=sorted(p for p in _READS if p != path.resolve()))
+
+
+# Files the model file opens while it runs: they are inputs of the build like the file itself, so
+# editing a checkpoint it loads rebuilds the model. Python's own files and installed packages are not.
+_READS: set[Path] = set()
+_WATCHING = [False]
+_SYSTEM = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if not _WATCHING[0] or event != "open" or not args or not isinstance(args[0], str | Path):
+        return
+    mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
+    if any(c in mode for c in "wax+"):
+        return
+    p = Path(args[0])
+    try:
+        p = p.resolve()
+    except OSError:
+        return
+    if p.is_file() and not str(p).startswith(_SYSTEM) and "site-packages" not in p.parts and p.suffix != ".pyc":
+        _READS.add(p)
+
+
+def _watch(on: bool) -> None:
+    if not getattr(_audit, "installed", False):
+        sys.addaudithook(_audit)
+        _audit.installed = True  # type: ignore[attr-defined]
+    _WATCHING[0] = on
 
 
 def _load_pt2(path: Path, data: Path | None) -> ModelSpec:

@@ -148,6 +148,7 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
     }
     if data_file is not None:
         provenance["data_file_sha256"] = file_sha256(data_file)
+    provenance["reads"] = {str(r): file_sha256(r) for r in spec.reads}
     int_model = quantize_sequential(captured.chain, spec.calibration, name=spec.name, provenance=provenance)
     # Where accuracy is lost, layer by layer, on the test set (cheap: a few integer and float passes).
     int_model.provenance["diagnosis"] = diagnose(captured.chain, int_model, spec.x_test, spec.y_test)

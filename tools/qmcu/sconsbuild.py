@@ -265,6 +265,22 @@ def _quantize_file(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     quantize_file_step(Path(a["model_file"]), Path(a["data"]) if a["data"] else None, t[0], t[1])
 
 
+def _discard_if_reads_changed(intmodel_path: Path) -> None:
+    """The files the model file read when it was quantized (a checkpoint, a CSV) are inputs too: when one
+    changed or vanished, the integer model is deleted so SCons recomputes it."""
+    from .seals import file_sha256
+
+    try:
+        reads = json.loads(intmodel_path.read_text())["provenance"].get("reads", {})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return
+    changed = [r for r, digest in reads.items() if not Path(r).is_file() or file_sha256(Path(r)) != digest]
+    if changed:
+        print(f"qmcu: {changed[0]} changed since {intmodel_path.parent.name} was quantized; quantizing again",
+              file=sys.stderr)
+        intmodel_path.unlink()
+
+
 def _model_file_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
     """A user's model file (or .pt2 + .npz): its content and qmcu's capture/quantize code are the inputs."""
     assert opts.model_file is not None
@@ -272,6 +288,7 @@ def _model_file_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
     user = [str(opts.model_file)] + ([str(opts.data_file)] if opts.data_file else [])
     code = [str(PKG / f) for f in ("modelfile.py", "capture.py", "sequential.py", "calibrate.py", "qmath.py",
                                    "intmodel.py", "pipeline.py")]
+    _discard_if_reads_changed(mdir / "intmodel.json")
     quantized = _step(env, [str(mdir / "intmodel.json"), str(mdir / "testset.npz")], user + code, "quantize_file",
                       {"model_file": str(opts.model_file), "data": str(opts.data_file or "")},
                       "capturing, calibrating and quantizing $SOURCE -> ${TARGETS[0]}")
