@@ -121,6 +121,24 @@ def _cmd_run(args: argparse.Namespace) -> None:
     os.execv(str(scons), [str(scons), "-C", str(REPO_ROOT), "-Q", *model, *data, *args.options, "run"])
 
 
+def _cmd_check(args: argparse.Namespace) -> None:
+    """`qmcu check --model my_model.py [--data set.npz] [board=qemu-m4]`: the plan, nothing built."""
+    from .options import parse_options
+    from .plan import print_plan
+
+    given = dict(_key_values(args.options))
+    opts = parse_options({**given, "model": str(args.model.resolve()),
+                          **({"data": str(args.data.resolve())} if args.data else {})})
+    print_plan(opts)
+
+
+def _key_values(options: list[str]) -> list[tuple[str, str]]:
+    bad = [o for o in options if "=" not in o]
+    if bad:
+        raise QmcuError(f"{bad[0]!r} is not a key=value option", "give options such as board=qemu-m4")
+    return [(k, v) for k, _, v in (o.partition("=") for o in options)]
+
+
 def _cmd_matrix(args: argparse.Namespace) -> None:
     """The regression matrix (or the bench) through SCons: one graph, -j cells in parallel."""
     scons = Path(sys.executable).with_name("scons")
@@ -157,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=Path, default=None, help="with a .pt2: .npz holding calibration, x_test, y_test")
     r.add_argument("options", nargs="*", help="key=value options, e.g. board=qemu-m4 min_accuracy=0.9")
     r.set_defaults(func=_cmd_run)
+    c = sub.add_parser("check", help="without building: each layer as kernel/fused/folded/dropped/table, MACs, "
+                       "bytes, activation RAM, and whether it fits the board")
+    c.add_argument("--model", type=Path, required=True, help="a model file (.py) or torch.export program (.pt2)")
+    c.add_argument("--data", type=Path, default=None, help="with a .pt2: .npz holding calibration, x_test, y_test")
+    c.add_argument("options", nargs="*", help="key=value options, e.g. board=qemu-m4")
+    c.set_defaults(func=_cmd_check)
     m = sub.add_parser("matrix", help="run the regression matrix (every board x corner x mode)")
     m.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     m.add_argument("--update-budgets", action="store_true", help="rewrite boards/budgets/ from this run")
