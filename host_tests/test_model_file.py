@@ -188,3 +188,14 @@ def test_a_checkpoint_the_model_file_loads_is_an_input(tmp_path: Path) -> None:
     assert "capturing, calibrating and quantizing" in changed.stdout
     doc = report(build, "host", suffix="-ckpt")
     assert doc["passed"] and doc["model_sha256"] != ""
+
+
+def test_a_test_set_too_large_for_the_flash_is_one_line(tmp_path: Path) -> None:
+    body = _SMALL.replace("(40, 3)", "(90000, 3)")
+    f = _write(tmp_path / "big.py", body)
+    proc = _run(tmp_path / "b", f"model={f}", "board=qemu-m0")
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("qmcu: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert re.search(r"does not fit board qemu-m0: it overflows FLASH by \d+ bytes; the test set", errors[0])
+    assert "overflowed by" not in proc.stderr  # no raw linker lines

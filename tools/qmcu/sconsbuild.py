@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -312,6 +314,27 @@ def _check_committed(intmodel_path: Path, header: Path) -> None:
                         f"regenerate it with `{how}` (or restore it with git checkout)")
 
 
+_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
+
+
+def _link_spawn(opts: BuildOptions) -> Callable[..., int]:
+    """Run the linker; a memory region overflow becomes one line naming the board, the region and the cause."""
+    def spawn(sh: str, escape: Any, cmd: str, args: list[str], env: dict[str, str]) -> int:
+        proc = subprocess.run([sh, "-c", " ".join(args)], env=env, capture_output=True, text=True, check=False)
+        found = _OVERFLOW.findall(proc.stderr) if proc.returncode else []
+        if not found:
+            sys.stdout.write(proc.stdout)
+            sys.stderr.write(proc.stderr)
+            return proc.returncode
+        what = ", ".join(f"{region} by {n} bytes" for region, n in dict(found).items())
+        cause = ("the test set compiled into the image is the usual cause: give test() fewer rows"
+                 if opts.model_file is not None else "shrink the model or the code")
+        print(f"qmcu: error: the image does not fit board {opts.board.id}: it overflows {what}; {cause}, "
+              "or pick a board with more memory", file=sys.stderr)
+        return proc.returncode
+    return spawn
+
+
 def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
     corner, board = opts.corner, opts.board
     if board.is_target:
@@ -412,7 +435,8 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
                                              "linker_script", {"options": {"board": opts.board.id}}, "writing $TARGET")
         ld = _LINKER_SCRIPTS[ld_path]
         env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
-        program = _sealed(env, env.Program(str(program_path), objects), Path(f"{program_path}.map"))
+        program = _sealed(env, env.Program(str(program_path), objects, SPAWN=_link_spawn(opts)),
+                          Path(f"{program_path}.map"))
         env.Depends(program, ld)
         env.SideEffect(str(program_path) + ".map", program)
         check_code = [str(PKG / f) for f in ("elfcheck.py", "image_model.py", "kernel_layout.py")]
