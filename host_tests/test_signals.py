@@ -24,10 +24,6 @@ pytestmark = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shuti
 CELL = ("board=qemu-m4", "model=textbook", "mode=exhaustive")
 # sconsbuild.setup() makes SCons use qmcu's signal handler (interrupt.patch_scons); where it does not yet,
 # the same is done here before SCons starts, so the test is of the handler either way.
-WIRED = "patch_scons" in (REPO_ROOT / "tools" / "qmcu" / "sconsbuild.py").read_text()
-WRAPPER = ("import sys; from qmcu import interrupt; interrupt.patch_scons(); from SCons.Script.Main import main; "
-           "sys.argv[0] = 'scons'; sys.exit(main())")
-
 
 def _descendants(root: int) -> dict[int, str]:
     """pid -> command name of every live (not zombie) process below root."""
@@ -62,19 +58,23 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _wait_for_qemu(proc: subprocess.Popen[str], seconds: float) -> list[int]:
+    """The pids of the QEMU processes below proc, once one runs."""
+    deadline = time.monotonic() + seconds
+    while "qemu-system-arm" not in _descendants(proc.pid).values():
+        assert proc.poll() is None and time.monotonic() < deadline, "QEMU never started"
+        time.sleep(0.05)
+    return [pid for pid, name in _descendants(proc.pid).items() if name == "qemu-system-arm"]
+
+
 @pytest.mark.parametrize(("console", "signum", "group"), [("uart", signal.SIGTERM, False), ("uart", signal.SIGINT, True)],
                          ids=["uart-sigterm", "uart-ctrl-c"])
 def test_a_signal_stops_a_long_run_at_once(build: Path, console: str, signum: signal.Signals, group: bool) -> None:
-    argv = [str(SCONS)] if WIRED else [sys.executable, "-c", WRAPPER]
-    argv += ["-C", str(REPO_ROOT), "-Q", *CELL, f"console={console}", "timeout=120", "run"]
+    argv = [str(SCONS), "-C", str(REPO_ROOT), "-Q", *CELL, f"console={console}", "timeout=120", "run"]
     proc = subprocess.Popen(argv, env={**os.environ, "QMCU_BUILD_DIR": str(build)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # its own group, as at a terminal
     try:
-        deadline = time.monotonic() + 120
-        while "qemu-system-arm" not in _descendants(proc.pid).values():
-            assert proc.poll() is None and time.monotonic() < deadline, "QEMU never started"
-            time.sleep(0.05)
-        qemu = [pid for pid, name in _descendants(proc.pid).items() if name == "qemu-system-arm"]
+        qemu = _wait_for_qemu(proc, 120)
         time.sleep(1.0)  # well into the run: records are flowing
         sent = time.monotonic()
         if group:
@@ -109,11 +109,7 @@ def test_handler_stops_a_hung_semihosting_run(tmp_path_factory: pytest.TempPathF
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
-        while "qemu-system-arm" not in _descendants(child.pid).values():
-            assert child.poll() is None and time.monotonic() < deadline, "QEMU never started"
-            time.sleep(0.05)
-        qemu = [pid for pid, name in _descendants(child.pid).items() if name == "qemu-system-arm"]
+        qemu = _wait_for_qemu(child, 30)
         sent = time.monotonic()
         os.killpg(child.pid, signal.SIGINT)
         _, err = child.communicate(timeout=10)
