@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from SCons.Action import Action  # type: ignore[import-untyped]
-from SCons.Script import AlwaysBuild, Default, Environment, Exit, Help, SConsignFile  # type: ignore[import-untyped]
+from SCons.Script import Alias, AlwaysBuild, Default, Environment, Exit, Help, SConsignFile  # type: ignore[import-untyped]
 
 from . import atomic, board_config, buildlock, elfcheck, linker, seals, toolchain
 from .errors import QmcuError
@@ -289,7 +289,7 @@ def _model_file_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
     mdir = opts.model_dir
     user = [str(opts.model_file)] + ([str(opts.data_file)] if opts.data_file else [])
     code = [str(PKG / f) for f in ("modelfile.py", "capture.py", "sequential.py", "calibrate.py", "qmath.py",
-                                   "intmodel.py", "pipeline.py")]
+                                   "intmodel.py", "pipeline.py", "diagnose.py", "vectors.py", "reference.py")]
     _discard_if_reads_changed(mdir / "intmodel.json")
     quantized = _step(env, [str(mdir / "intmodel.json"), str(mdir / "testset.npz")], user + code, "quantize_file",
                       {"model_file": str(opts.model_file), "data": str(opts.data_file or "")},
@@ -385,6 +385,12 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
             _matrix_graph(dict(arguments), "bench")
         else:
             opts = parse_options(dict(arguments))
+            if "check" in (targets or []):
+                from .plan import print_plan
+
+                print_plan(opts)  # the plan only: nothing built, no lock taken
+                Alias("check", [])
+                return
             _start(targets or [])
             base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
             nodes = _cell_graph(base, opts, dict(arguments), _model_nodes(base, opts))
@@ -499,7 +505,7 @@ def _bench_finish(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
 
 def _help_text() -> str:
-    lines = ["qmcu: scons [build|run|size|flash|matrix|bench] key=value ...", "", "options:"]
+    lines = ["qmcu: scons [build|run|size|flash|check|matrix|bench] key=value ...", "", "options:"]
     lines += [f"  {k}={DEFAULTS[k] or '<none>'}  {HELP[k]}" for k in DEFAULTS]
     return "\n".join(lines) + f"\n\nrepo: {REPO_ROOT}\n"
 
