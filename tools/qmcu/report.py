@@ -126,6 +126,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     out = []
     if report.get("float_accuracy") is not None:
         t = report["total"]
+        if report.get("dropped"):
+            out.append(f"captured with torch.export; not in the int8 graph: {'; '.join(report['dropped'])}")
         out.append(f"float accuracy (PyTorch, host): {report['float_accuracy'] * 100:.2f} %")
         out.append(f"int8 accuracy (Python integer reference): {report['reference_correct']}/{t} "
                    f"({report['reference_correct'] / t * 100:.2f} %)")

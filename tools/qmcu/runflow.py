@@ -224,7 +224,9 @@ def build_report(opts: BuildOptions, program: Path, model: IntModel, verdict: Ve
         "correct": verdict.correct, "total": verdict.labelled, "inferences": verdict.inferences,
         "reference_correct": verdict.reference_correct,
         "float_accuracy": model.provenance.get("float_test_accuracy"), "fake_quant": model.provenance.get("fake_quant"),
-        "diagnosis": model.provenance.get("diagnosis"),
+        "diagnosis": model.provenance.get("diagnosis"), "dropped": model.provenance.get("dropped"),
+        "gates": {k: getattr(opts, k) if getattr(opts, k) is not None else model.provenance.get(k)
+                  for k in ("max_drop", "min_accuracy")},
         "bit_exact": verdict.bit_exact, "mismatches": verdict.mismatches,
         "first_mismatches": verdict.first_mismatches, "outputs": verdict.outputs,
         "unit": verdict.unit, "layers": report.layer_rows(model, verdict), "stack_bytes": verdict.stack_bytes,
