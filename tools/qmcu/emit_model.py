@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def _dense_type(d: Dense) -> str:
-    return f"qmcu::QDenseFast<{d.in_features}, {d.out_features}>"
+    template = "qmcu::QDenseFastPC" if d.per_channel else "qmcu::QDenseFast"  # per-channel: a Requantizer per row
+    return f"{template}<{d.in_features}, {d.out_features}>"
 
 
 def render_model_header(model: IntModel) -> str:
@@ -45,7 +46,8 @@ def render_model_header(model: IntModel) -> str:
             lines += [f"// layer {k} '{lay.name}': dense {lay.in_features} -> {lay.out_features}, activation {lay.activation}",
                       render_prepared(f"kL{k}", prepare_dense(lay))]
             members.append(f"    {_dense_type(lay)} l{k};")
-            inits.append(f"    {{kL{k}Weights, kL{k}FoldedBiases, kL{k}Requantizer}},")
+            requant = f"kL{k}Requantizers" if lay.per_channel else f"kL{k}Requantizer"
+            inits.append(f"    {{kL{k}Weights, kL{k}FoldedBiases, {requant}}},")
             calls.append(f"        case {k}: g_layers.l{k}.forward(in, out); break;")
         else:
             assert isinstance(lay, Lut)

@@ -59,11 +59,15 @@ def _i8(values: list[int]) -> bytes:
 
 
 def dense_fields(layer: Dense) -> list[Field]:
-    """qmcu::QDenseFast: {const int16_t* weights; const int32_t* folded_biases; Requantizer (5 x int32)}."""
+    """qmcu::QDenseFast: {const int16_t* weights; const int32_t* folded_biases; Requantizer (5 x int32)};
+    per-channel, qmcu::QDenseFastPC: {weights; folded_biases; const Requantizer* requantizers (out x 5 x int32)}."""
     prep = prepare_dense(layer)
-    return [Field(f"{layer.name} weights", _i16(prep.weights), True),
-            Field(f"{layer.name} folded biases", _i32(prep.folded_biases), True),
-            Field(f"{layer.name} requantizer", _i32(list(prep.requantizer)), False)]
+    fields = [Field(f"{layer.name} weights", _i16(prep.weights), True),
+              Field(f"{layer.name} folded biases", _i32(prep.folded_biases), True)]
+    if prep.row_requantizers is not None:
+        rows = [v for rq in prep.row_requantizers for v in rq]
+        return [*fields, Field(f"{layer.name} per-row requantizers", _i32(rows), True)]
+    return [*fields, Field(f"{layer.name} requantizer", _i32(list(prep.requantizer)), False)]
 
 
 def lut_fields(layer: Lut) -> list[Field]:

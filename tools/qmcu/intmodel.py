@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ class Dense:
 
     weights are row-major [out_features][in_features] (PyTorch's nn.Linear layout). A ReLU that
     follows the layer is fused as act_min = output_zero_point.
+
+    Per-channel weights (weights=per_channel, TFLite/CMSIS-NN's scheme): weight_scales, multipliers and
+    shifts hold one value per output row (row o's weights and bias are at weight_scales[o], and its
+    accumulator is requantized with (multipliers[o], shifts[o])); weight_scale, multiplier and shift then
+    hold the tensor-level values (max row scale) for information only. None (per-tensor, the default):
+    the keys are not written, so per-tensor files and digests are those of before.
     """
 
     name: str
@@ -48,6 +55,28 @@ class Dense:
     act_max: int
     activation: str = "none"  # "relu" when fused
     op: str = "dense"
+    weight_scales: list[float] | None = None  # per-channel only: one per output row
+    multipliers: list[int] | None = None
+    shifts: list[int] | None = None
+
+    @property
+    def per_channel(self) -> bool:
+        return self.multipliers is not None
+
+    def row_requantizers(self) -> list[tuple[int, int]]:
+        """(multiplier, shift) of every output row: the per-row ones, or the layer's repeated."""
+        if self.multipliers is not None and self.shifts is not None:
+            return list(zip(self.multipliers, self.shifts, strict=True))
+        return [(self.multiplier, self.shift)] * self.out_features
+
+
+PER_ROW_FIELDS = ("weight_scales", "multipliers", "shifts")
+
+
+def layer_dict(lay: Dense | Lut) -> dict[str, Any]:
+    """The layer as written to JSON: per-row fields only when present (per-tensor files unchanged)."""
+    raw = asdict(lay)
+    return {k: v for k, v in raw.items() if not (k in PER_ROW_FIELDS and v is None)}
 
 
 @dataclass
@@ -96,7 +125,7 @@ class IntModel:
     def to_json(self) -> str:
         doc = {"format": FORMAT, "name": self.name, "input_size": self.input_size,
                "input_scale": self.input_scale, "input_zero_point": self.input_zero_point,
-               "provenance": self.provenance, "layers": [asdict(lay) for lay in self.layers]}
+               "provenance": self.provenance, "layers": [layer_dict(lay) for lay in self.layers]}
         return json.dumps(doc, indent=1) + "\n"
 
     def digest(self) -> str:
@@ -146,6 +175,28 @@ def worst_case_accumulator(layer: Dense) -> int:
     return worst
 
 
+def _validate_per_row(model: str, where: str, lay: Dense) -> None:
+    """Per-channel fields: all three or none, one value per output row, each in range."""
+    given = [getattr(lay, k) is not None for k in PER_ROW_FIELDS]
+    if not any(given):
+        return
+    if not all(given):
+        raise QmcuError(f"integer model {model}: {where} has only some of {', '.join(PER_ROW_FIELDS)}",
+                        "re-run quantization")
+    for key in PER_ROW_FIELDS:
+        values = getattr(lay, key)
+        if not isinstance(values, list) or len(values) != lay.out_features:
+            raise QmcuError(f"integer model {model}: {where}.{key} must list one value per output row "
+                            f"({lay.out_features})", "re-run quantization")
+    assert lay.multipliers is not None and lay.shifts is not None and lay.weight_scales is not None
+    _int_range(model, f"{where}.multipliers", lay.multipliers, 0, INT32_MAX)
+    _int_range(model, f"{where}.shifts", lay.shifts, -31, 30)
+    for i, s in enumerate(lay.weight_scales):
+        if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s) or s <= 0:
+            raise QmcuError(f"integer model {model}: {where}.weight_scales[{i}]={s!r} is not a positive finite "
+                            "number", "re-run quantization")
+
+
 def validate(m: IntModel) -> None:
     """Reject a model the int8 runtime cannot execute exactly (every bound checked here, once)."""
     width = m.input_size
@@ -162,6 +213,7 @@ def validate(m: IntModel) -> None:
             _int_range(m.name, f"{where}.bias", lay.bias, INT32_MIN, INT32_MAX)
             _int_range(m.name, f"{where}.multiplier", [lay.multiplier], 0, INT32_MAX)
             _int_range(m.name, f"{where}.shift", [lay.shift], -31, 30)
+            _validate_per_row(m.name, where, lay)
             _int_range(m.name, f"{where}.zero points",
                        [lay.input_zero_point, lay.output_zero_point, lay.act_min, lay.act_max], INT8_MIN, INT8_MAX)
             if lay.act_min > lay.act_max:

@@ -20,6 +20,9 @@ chunks and T = in % 4 tail inputs, a group of R rows starting at row o0 is
 
 Accumulation order of one row (both C++ variants): folded bias, then per chunk the products of inputs
 4c, 4c+2, 4c+1, 4c+3, then the tail inputs in order.
+
+Per-channel layers (Dense.multipliers set) use qmcu::QDenseFastPC<in, out>: the same layout, biases and
+order, and one Requantizer per output row (``<name>Requantizers[out]``) instead of the layer's one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ GROUP_ROWS = 4
 WEIGHT_CTYPE = "int16_t"
 BIAS_CTYPE = "int32_t"
 KERNEL_TEMPLATE = "qmcu::QDenseFast"
+KERNEL_TEMPLATE_PER_CHANNEL = "qmcu::QDenseFastPC"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -59,10 +63,14 @@ class PreparedDense:
     input_zero_point: int       # folded into folded_biases; kept for documentation
     acc_min: int                # the smallest / largest partial sum any int8 input can produce
     acc_max: int
+    # Per-channel layers: Requantizer{multiplier, shift, zero_point, qmin, qmax} of every output row; None:
+    # per-tensor (the single requantizer above).
+    row_requantizers: tuple[tuple[int, int, int, int, int], ...] | None = None
 
     @property
     def kernel_type(self) -> str:
-        return f"{KERNEL_TEMPLATE}<{self.in_features}, {self.out_features}>"
+        template = KERNEL_TEMPLATE if self.row_requantizers is None else KERNEL_TEMPLATE_PER_CHANNEL
+        return f"{template}<{self.in_features}, {self.out_features}>"
 
     @property
     def requantizer(self) -> tuple[int, int, int, int, int]:
@@ -133,6 +141,11 @@ def _check_fields(layer: Dense) -> None:
         ("zero points and clamps",
          [layer.input_zero_point, layer.output_zero_point, layer.act_min, layer.act_max], INT8_MIN, INT8_MAX),
     )
+    if layer.multipliers is not None or layer.shifts is not None:
+        if layer.multipliers is None or layer.shifts is None or len(layer.multipliers) != n_out \
+                or len(layer.shifts) != n_out:
+            raise _fail(layer, "has per-row requantizers that are not one per output row", "re-run quantization")
+        checks += (("per-row multiplier", layer.multipliers, 0, INT32_MAX), ("per-row shift", layer.shifts, -31, 30))
     for what, values, lo, hi in checks:
         for v in values:
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
@@ -175,7 +188,14 @@ def prepare_dense(layer: Dense) -> PreparedDense:
                          weights=weights, folded_biases=[int(b) for b in folded.tolist()],
                          multiplier=layer.multiplier, shift=layer.shift, output_zero_point=layer.output_zero_point,
                          act_min=layer.act_min, act_max=layer.act_max, input_zero_point=layer.input_zero_point,
-                         acc_min=acc_min, acc_max=acc_max)
+                         acc_min=acc_min, acc_max=acc_max, row_requantizers=_row_requantizers(layer))
+
+
+def _row_requantizers(layer: Dense) -> tuple[tuple[int, int, int, int, int], ...] | None:
+    if layer.multipliers is None or layer.shifts is None:
+        return None
+    return tuple((m, s, layer.output_zero_point, layer.act_min, layer.act_max)
+                 for m, s in zip(layer.multipliers, layer.shifts, strict=True))
 
 
 def render_prepared(name: str, prep: PreparedDense) -> str:
@@ -190,6 +210,8 @@ def render_prepared(name: str, prep: PreparedDense) -> str:
         raise QmcuError(f"{name!r} is not a C++ identifier", "use letters, digits and underscores")
     if len(prep.weights) != weight_count(prep.in_features, prep.out_features) or len(prep.folded_biases) != prep.out_features:
         raise QmcuError(f"prepared layer {prep.name} has inconsistent array lengths", "prepare it with prepare_dense")
+    if prep.row_requantizers is not None and len(prep.row_requantizers) != prep.out_features:
+        raise QmcuError(f"prepared layer {prep.name} has inconsistent array lengths", "prepare it with prepare_dense")
     lines = [
         f"// {prep.name}: {prep.kernel_type}; input zero point {prep.input_zero_point} folded into the biases;",
         f"// every partial sum stays in [{prep.acc_min}, {prep.acc_max}] for any int8 input.",
@@ -201,4 +223,10 @@ def render_prepared(name: str, prep: PreparedDense) -> str:
         f"{prep.act_min}, {prep.act_max}); shift > 0 is a left shift",
         f"constexpr qmcu::Requantizer {name}Requantizer{{{', '.join(str(v) for v in prep.requantizer)}}};",
     ]
+    if prep.row_requantizers is not None:
+        # Per-channel: the kernel reads one Requantizer per output row (the one above is not used).
+        rows = ",\n".join(f"    {{{', '.join(str(v) for v in rq)}}}" for rq in prep.row_requantizers)
+        lines[-2:] = ["// per-channel weights: row o: out = clamp(round(acc * multiplier[o] * 2^shift[o] / 2^31) + "
+                      f"{prep.output_zero_point}, {prep.act_min}, {prep.act_max})",
+                      f"constexpr qmcu::Requantizer {name}Requantizers[{prep.out_features}] = {{\n{rows}}};"]
     return "\n".join(lines) + "\n"

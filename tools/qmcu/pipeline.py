@@ -113,15 +113,25 @@ def quantize_step(source: str, checkpoint: Path | None, calibration_file: Path |
     return int_model
 
 
-def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, testset: Path) -> IntModel:
-    """A user's model file (or .pt2 + .npz): capture, calibrate, quantize; snapshot the test set the image runs."""
+def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, testset: Path,
+                       weights: str = "per_tensor") -> IntModel:
+    """A user's model file (or .pt2 + .npz): capture, calibrate, quantize; snapshot the test set the image runs.
+
+    weights: "per_tensor" (one weight scale per layer) or "per_channel" (one per output row). The provenance
+    records the scheme and the int8 reference test accuracy of both (weights_comparison), the other scheme
+    quantized in memory only.
+    """
     import torch
 
-    from . import atomic, modelfile
+    from . import atomic, modelfile, reference
     from .capture import capture_chain
     from .diagnose import diagnose
     from .errors import QmcuError
-    from .sequential import quantize_sequential
+    from .sequential import WEIGHT_SCHEMES, quantize_sequential
+    from .vectors import predictions, quantize_rows
+
+    if weights not in WEIGHT_SCHEMES:
+        raise QmcuError(f"weights={weights!r} is not a weight quantization scheme", f"use one of {', '.join(WEIGHT_SCHEMES)}")
 
     spec = modelfile.load(model_file, data_file)
     example = torch.from_numpy(spec.calibration[: min(len(spec.calibration), 64)])
@@ -141,7 +151,8 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
     provenance: dict[str, object] = {
         "generator": f"qmcu {__version__}", "source": spec.source, "torch": torch.__version__.split("+")[0],
         "calibration": f"{len(spec.calibration)} rows from the model's data",
-        "inputs_sha256": inputs_digest(state, spec.calibration, {"source": spec.source}),
+        "inputs_sha256": inputs_digest(state, spec.calibration, {"source": spec.source}
+                                       | ({"weights": weights} if weights != "per_tensor" else {})),
         "model_file_sha256": file_sha256(model_file),
         "float_test_accuracy": float((preds == spec.y_test).mean()),
         "dropped": captured.dropped, "max_drop": spec.max_drop, "min_accuracy": spec.min_accuracy,
@@ -149,7 +160,26 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
     if data_file is not None:
         provenance["data_file_sha256"] = file_sha256(data_file)
     provenance["reads"] = {str(r): file_sha256(r) for r in spec.reads}
-    int_model = quantize_sequential(captured.chain, spec.calibration, name=spec.name, provenance=provenance)
+    provenance["weights"] = weights
+    int_model = quantize_sequential(captured.chain, spec.calibration, name=spec.name, provenance=provenance,
+                                    weights=weights)
+
+    def int8_accuracy(m: IntModel) -> float:
+        outputs = reference.forward(m, quantize_rows(m, spec.x_test))
+        return float((predictions(m, outputs) == spec.y_test).mean())
+
+    comparison = {weights: int8_accuracy(int_model)}
+    quiet = logging.getLogger("qmcu.sequential")  # its warnings were given once, for the model being built
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        for other in WEIGHT_SCHEMES:
+            if other != weights:
+                comparison[other] = int8_accuracy(quantize_sequential(captured.chain, spec.calibration,
+                                                                      name=spec.name, provenance={}, weights=other))
+    finally:
+        quiet.setLevel(level)
+    int_model.provenance["weights_comparison"] = {k: comparison[k] for k in WEIGHT_SCHEMES}
     # Where accuracy is lost, layer by layer, on the test set (cheap: a few integer and float passes).
     int_model.provenance["diagnosis"] = diagnose(captured.chain, int_model, spec.x_test, spec.y_test)
     int_model.save(out)

@@ -55,6 +55,12 @@ def symmetric_weight_scale(w: np.ndarray, qmax: int = WEIGHT_QMAX) -> float:
     return 1.0 if peak == 0.0 else peak / qmax
 
 
+def symmetric_row_scales(w: np.ndarray, qmax: int = WEIGHT_QMAX) -> list[float]:
+    """Per-channel weights: symmetric_weight_scale of every output row of w [out][in] (all-zero row: 1.0)."""
+    rows = np.asarray(w, dtype=np.float64)
+    return [symmetric_weight_scale(row, qmax) for row in rows.reshape(rows.shape[0], -1)]
+
+
 def quantize_weights(w: np.ndarray, scale: float, qmax: int = WEIGHT_QMAX) -> list[int]:
     s = f32(scale)
     return [clamp(lround(float(v) / s), -qmax, qmax) for v in np.asarray(w, dtype=np.float64).ravel()]

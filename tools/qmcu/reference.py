@@ -38,6 +38,10 @@ def dense(x: np.ndarray, layer: Dense) -> np.ndarray:
     """x: int8 values [N, in]; returns int8 values [N, out] as int64."""
     w = np.asarray(layer.weights, dtype=np.int64).reshape(layer.out_features, layer.in_features)
     acc = (x.astype(np.int64) - layer.input_zero_point) @ w.T + np.asarray(layer.bias, dtype=np.int64)
+    if layer.multipliers is not None and layer.shifts is not None:  # per-channel: row o with its own requantizer
+        cols = [requantize(acc[:, o], m, s, layer.output_zero_point, layer.act_min, layer.act_max)
+                for o, (m, s) in enumerate(zip(layer.multipliers, layer.shifts, strict=True))]
+        return np.stack(cols, axis=1).reshape(acc.shape)
     return requantize(acc, layer.multiplier, layer.shift, layer.output_zero_point, layer.act_min, layer.act_max)
 
 

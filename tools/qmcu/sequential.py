@@ -30,6 +30,7 @@ from .qmath import (
     quantize_bias,
     quantize_weights,
     requant_multiplier,
+    symmetric_row_scales,
     symmetric_weight_scale,
 )
 
@@ -43,6 +44,8 @@ LUT_OUTPUT = {"sigmoid": (1.0 / 256.0, -128), "tanh": (1.0 / 128.0, 0)}
 ABSURD_CALIBRATION = 1e12
 # Warn when more than this share of a tensor's nonzero values (or of a layer's weights) quantize to 0.
 ZEROED_SHARE_WARN = 0.5
+# Weight quantization schemes: one symmetric scale per layer (the seed's) or one per output row.
+WEIGHT_SCHEMES = ("per_tensor", "per_channel")
 
 
 def _sigmoid(x: float) -> float:
@@ -139,11 +142,21 @@ def _observed_params(tensor: str, values: torch.Tensor, notes: list[str], warn: 
     return (scale, zp), True
 
 
-def _warn_zeroed_weights(name: str, lin: nn.Linear, notes: list[str]) -> bool:
+def _warn_zeroed_weights(name: str, lin: nn.Linear, notes: list[str], per_channel: bool = False) -> bool:
     """Warn (and return True) when one huge weight sets a step that zeroes most of the layer's int8 weights."""
     w = lin.weight.detach().numpy().astype(np.float64)
     w_scale = f32(symmetric_weight_scale(w))
     nonzero = int(np.count_nonzero(w))
+    if per_channel:  # each row's own largest weight sets its step
+        scales = [f32(sc) for sc in symmetric_row_scales(w)]
+        quantized = [q for o, sc in enumerate(scales) for q in quantize_weights(w[o], sc)]
+        zeroed = sum(1 for q, v in zip(quantized, w.ravel(), strict=True) if q == 0 and v != 0.0)
+        if not nonzero or zeroed / nonzero <= ZEROED_SHARE_WARN:
+            return False
+        _warn(notes, "layer %s: %d of its %d nonzero weights (%.0f%%) quantize to 0 even with one int8 step per "
+                     "output row (each row's largest weight sets its step); check those weights (retrain, or clip "
+                     "them) before trusting the int8 model", name, zeroed, nonzero, 100.0 * zeroed / nonzero)
+        return True
     zeroed = sum(1 for q, v in zip(quantize_weights(w, w_scale), w.ravel(), strict=True) if q == 0 and v != 0.0)
     if not nonzero or zeroed / nonzero <= ZEROED_SHARE_WARN:
         return False
@@ -190,13 +203,22 @@ def function_table(fn: Callable[[torch.Tensor], torch.Tensor], in_scale: float, 
     return [clamp(lround(v / f32(out_scale)) + out_zp, INT8_MIN, INT8_MAX) for v in y]
 
 
-def _dense(name: str, lin: nn.Linear, inp: tuple[float, int], out: tuple[float, int], act: nn.Module | None) -> Dense:
+def _dense(name: str, lin: nn.Linear, inp: tuple[float, int], out: tuple[float, int], act: nn.Module | None,
+           per_channel: bool = False) -> Dense:
     w = lin.weight.detach().numpy().astype(np.float64)
     b = lin.bias.detach().numpy().astype(np.float64) if lin.bias is not None else np.zeros(w.shape[0])
     w_scale = f32(symmetric_weight_scale(w))
     in_scale, out_scale = f32(inp[0]), f32(out[0])
     multiplier, shift = requant_multiplier(in_scale, w_scale, out_scale)
     weights = quantize_weights(w, w_scale)
+    bias = quantize_bias(b, in_scale, w_scale)
+    per_row: dict[str, list] = {}
+    if per_channel:  # one scale per output row; the bias of row o at input_scale * scale[o]
+        scales = [f32(s) for s in symmetric_row_scales(w)]
+        weights = [q for o, s in enumerate(scales) for q in quantize_weights(w[o], s)]
+        bias = [quantize_bias(b[o:o + 1], in_scale, s)[0] for o, s in enumerate(scales)]
+        pairs = [requant_multiplier(in_scale, s, out_scale) for s in scales]
+        per_row = {"weight_scales": scales, "multipliers": [m for m, _ in pairs], "shifts": [sh for _, sh in pairs]}
     act_min, act_max, activation = INT8_MIN, INT8_MAX, "none"
     if isinstance(act, Clamp):  # relu (0, None), relu6 (0, 6), hardtanh (lo, hi): the clamp in int8
         act_min, act_max, activation = _clamp_bounds(act, out_scale, out[1]) + (act.kind,)
@@ -205,13 +227,17 @@ def _dense(name: str, lin: nn.Linear, inp: tuple[float, int], out: tuple[float, 
     elif isinstance(act, nn.ReLU):
         act_min, activation = out[1], "relu"
     return Dense(name=name, in_features=w.shape[1], out_features=w.shape[0], weights=weights,
-                 bias=quantize_bias(b, in_scale, w_scale), weight_scale=w_scale, input_scale=in_scale,
+                 bias=bias, weight_scale=w_scale, input_scale=in_scale,
                  input_zero_point=inp[1], output_scale=out_scale, output_zero_point=out[1], multiplier=multiplier,
-                 shift=shift, act_min=act_min, act_max=act_max, activation=activation)
+                 shift=shift, act_min=act_min, act_max=act_max, activation=activation, **per_row)
 
 
 def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
-                        provenance: dict[str, object]) -> IntModel:
+                        provenance: dict[str, object], weights: str = "per_tensor") -> IntModel:
+    """The integer model of `model`; weights: "per_tensor" (one weight scale per layer) or "per_channel"
+    (one per output row, each row with its own requantizer)."""
+    if weights not in WEIGHT_SCHEMES:
+        raise QmcuError(f"weights={weights!r} is not a weight quantization scheme", f"use one of {', '.join(WEIGHT_SCHEMES)}")
     chain = [(n, m) for n, m in chain_of(model) if not isinstance(m, nn.Identity | nn.Flatten)]
     first = next((m for _, m in chain if isinstance(m, nn.Linear)), None)
     width = first.in_features if first is not None else int(np.asarray(calibration).shape[-1])
@@ -235,11 +261,11 @@ def quantize_sequential(model: nn.Module, calibration: np.ndarray, name: str,
             act = chain[i + 1][1] if i + 1 < len(chain) and isinstance(chain[i + 1][1], nn.ReLU | nn.ReLU6 | Clamp) else None
             step = 2 if act is not None else 1
             # A range skewed by the layer's own huge weight is reported as that, not as a calibration fault.
-            skewed = _warn_zeroed_weights(lname, mod, notes)
+            skewed = _warn_zeroed_weights(lname, mod, notes, per_channel=weights == "per_channel")
             out, seen = _observed_params(f"layer {lname}'s output", outs[i + step - 1], notes,  # post-activation
                                          warn=not (skewed or warned))
             warned = warned or seen or skewed
-            layers.append(_dense(lname, mod, cur, out, act))
+            layers.append(_dense(lname, mod, cur, out, act, per_channel=weights == "per_channel"))
             cur, i = out, i + step
         elif isinstance(mod, Elementwise) and mod.function not in LUT_OUTPUT:
             # Any other activation: output quantized over its observed range, the table computed here.

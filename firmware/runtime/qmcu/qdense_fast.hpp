@@ -223,4 +223,36 @@ struct QDenseFast {
     }
 };
 
+// Per-channel weights (TFLite/CMSIS-NN's scheme): one weight scale, hence one Requantizer, per output row.
+//   qmcu::QDenseFastPC<NIn, NOut>{weights, folded_biases, requantizers}.forward(in, out)
+//   out[o] = requantizers[o].apply(bias[o] + sum_i (in[i] - input_zero_point) * w[o][i])
+// Same kernel layout, folded biases and accumulation order as QDenseFast (so the same partial-sum bounds);
+// each row is requantized with RightShiftRequant when its shift is in [-23, -1], Requantizer::apply otherwise.
+template <size_t NIn, size_t NOut>
+struct QDenseFastPC {
+    static_assert(NIn > 0 && NOut > 0, "a dense layer needs inputs and outputs");
+    static constexpr size_t kInputs = NIn;
+    static constexpr size_t kOutputs = NOut;
+    static constexpr size_t kWeightCount = dense_layout::weightCount(NIn, NOut);
+
+    const int16_t* weights;            // kWeightCount values in the kernel layout, 4-byte aligned
+    const int32_t* folded_biases;      // NOut values: bias - input_zero_point * sum_i w[o][i]
+    const Requantizer* requantizers;   // NOut values, one per output row
+
+    static constexpr bool kInlined = NIn * NOut <= 64;
+
+    QMCU_DENSE_INLINE void forward(const int8_t* in, int8_t* out) const {
+        if constexpr (kInlined) {
+            dense_kernel::variant::forwardPerChannel<NIn, NOut>(in, out, weights, folded_biases, requantizers);
+        } else {
+            forwardOutOfLine(in, out);
+        }
+    }
+
+  private:
+    __attribute__((noinline)) void forwardOutOfLine(const int8_t* in, int8_t* out) const {
+        dense_kernel::variant::forwardPerChannel<NIn, NOut>(in, out, weights, folded_biases, requantizers);
+    }
+};
+
 }  // namespace qmcu

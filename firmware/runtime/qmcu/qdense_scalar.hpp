@@ -121,6 +121,45 @@ QMCU_DENSE_INLINE void forward(const int8_t* in, int8_t* out, const int16_t* w, 
     }
 }
 
+// --- per-channel weights (QDenseFastPC): one Requantizer per output row, the same layout and order ---
+
+// Requantizer::apply(acc) for one row: RightShiftRequant when it covers the row's shift, apply itself otherwise.
+QMCU_DENSE_INLINE int32_t requantRow(int32_t acc, const Requantizer& rq) {
+    return RightShiftRequant::covers(rq) ? RightShiftRequant::from(rq).apply(acc) : rq.apply(acc);
+}
+
+template <size_t NIn, size_t R>
+QMCU_DENSE_INLINE const int16_t* groupPerChannel(const int8_t* in, int8_t* out, const int16_t* w, const int32_t* bias,
+                                                 const Requantizer* rq) {
+    int32_t acc[R];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; ++r) {
+        acc[r] = bias[r];
+    }
+    w = macGroup<NIn, R>(in, w, acc);
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; ++r) {
+        out[r] = static_cast<int8_t>(requantRow(acc[r], rq[r]));
+    }
+    return w;
+}
+
+template <size_t NIn, size_t NOut>
+QMCU_DENSE_INLINE void forwardPerChannel(const int8_t* in, int8_t* out, const int16_t* w, const int32_t* bias,
+                                         const Requantizer* rq) {
+    constexpr size_t kRows = dense_layout::kGroupRows;
+    for (size_t g = 0; g < NOut / kRows; ++g) {
+        w = groupPerChannel<NIn, kRows>(in, out, w, bias, rq);
+        bias += kRows;
+        out += kRows;
+        rq += kRows;
+    }
+    constexpr size_t kLast = NOut % kRows;
+    if constexpr (kLast != 0) {
+        groupPerChannel<NIn, kLast>(in, out, w, bias, rq);
+    }
+}
+
 }  // namespace scalar
 }  // namespace dense_kernel
 }  // namespace qmcu
