@@ -199,3 +199,13 @@ def test_a_test_set_too_large_for_the_flash_is_one_line(tmp_path: Path) -> None:
     assert len(errors) == 1, proc.stderr
     assert re.search(r"does not fit board qemu-m0: it overflows FLASH by \d+ bytes; the test set", errors[0])
     assert "overflowed by" not in proc.stderr  # no raw linker lines
+
+
+def test_per_channel_weights_through_scons(tmp_path: Path) -> None:
+    proc = _run(tmp_path, f"model={EXAMPLE}", "board=qemu-m4", "weights=per_channel")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(per_channel built): per-tensor" in proc.stdout and "114/114 bit-exact" in proc.stdout
+    doc = report(tmp_path, "qemu-m4", suffix="-breast-cancer")
+    assert doc["weights"] == "per_channel" and set(doc["weights_comparison"]) == {"per_tensor", "per_channel"}
+    builtin = scons(tmp_path, "weights=per_channel", "build")
+    assert builtin.returncode != 0 and "weights=per_channel applies to model files" in builtin.stderr

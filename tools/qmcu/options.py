@@ -21,10 +21,13 @@ DEFAULTS: dict[str, str] = {
     "board": "qemu-m4", "model": "trained", "STD": "0", "FLOAT": "0", "mode": "", "opt": "O2",
     "seed": "42", "epochs": "4000", "lr": "0.1", "max_tries": "8", "calibration": "", "timeout": "120",
     "boards": "", "modes": "", "update_budgets": "0", "data": "", "max_drop": "", "min_accuracy": "",
+    "weights": "per_tensor",
     "console": "", "transport": "socket", "port": "", "flasher": "", "dry_run": "0",
 }
 HELP: dict[str, str] = {
     "board": "board id, a file in boards/",
+    "weights": "model files: per_tensor (one weight scale per layer) or per_channel (one scale and requantizer per "
+               "output row)",
     "data": "with model=net.pt2: a .npz holding calibration, x_test, y_test",
     "max_drop": "accuracy gate: FAIL if target accuracy < float accuracy - max_drop (overrides the model file's)",
     "min_accuracy": "accuracy gate: FAIL below this fraction (overrides the model file's)",
@@ -72,6 +75,7 @@ class BuildOptions:
     data_file: Path | None = None    # the .npz that goes with a .pt2
     max_drop: float | None = None    # accuracy gates given on the command line
     min_accuracy: float | None = None
+    weights: str = "per_tensor"       # per_tensor or per_channel (model files)
 
     @property
     def build_dir(self) -> Path:
@@ -169,7 +173,11 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
                         "give seconds such as timeout=120")
     _check_board_only(opts, a)
     gates = {k: _fraction(k, a[k]) for k in ("max_drop", "min_accuracy")}
-    return dataclasses.replace(opts, model_file=model_file, data_file=data_file, **gates)
+    weights = _choice("weights", a["weights"], ("per_tensor", "per_channel"))
+    if weights != "per_tensor" and model_file is None:
+        raise QmcuError(f"weights={weights} applies to model files, not the built-in model={a['model']}",
+                        "drop weights= or give model=path/to/model.py")
+    return dataclasses.replace(opts, model_file=model_file, data_file=data_file, weights=weights, **gates)
 
 
 def _model_paths(a: dict[str, str]) -> tuple[Path | None, Path | None]:

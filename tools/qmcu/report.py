@@ -129,6 +129,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         if report.get("dropped"):
             out.append(f"captured with torch.export; not in the int8 graph: {'; '.join(report['dropped'])}")
         out.append(f"float accuracy (PyTorch, host): {report['float_accuracy'] * 100:.2f} %")
+        cmp = report.get("weights_comparison")
+        if cmp:
+            out.append(f"int8 reference accuracy by weight scheme ({report.get('weights')} built): "
+                       + ", ".join(f"{k.replace('_', '-')} {v * 100:.2f} %" for k, v in cmp.items()))
         out.append(f"int8 accuracy (Python integer reference): {report['reference_correct']}/{t} "
                    f"({report['reference_correct'] / t * 100:.2f} %)")
         out.append(f"int8 accuracy on the target: {report['correct']}/{t} ({report['correct'] / t * 100:.2f} %)")

@@ -225,6 +225,7 @@ def build_report(opts: BuildOptions, program: Path, model: IntModel, verdict: Ve
         "reference_correct": verdict.reference_correct,
         "float_accuracy": model.provenance.get("float_test_accuracy"), "fake_quant": model.provenance.get("fake_quant"),
         "diagnosis": model.provenance.get("diagnosis"), "dropped": model.provenance.get("dropped"),
+        "weights": model.provenance.get("weights"), "weights_comparison": model.provenance.get("weights_comparison"),
         "gates": {k: getattr(opts, k) if getattr(opts, k) is not None else model.provenance.get(k)
                   for k in ("max_drop", "min_accuracy")},
         "bit_exact": verdict.bit_exact, "mismatches": verdict.mismatches,

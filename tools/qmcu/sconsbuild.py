@@ -264,7 +264,8 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
 def _quantize_file(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from .pipeline import quantize_file_step
 
-    quantize_file_step(Path(a["model_file"]), Path(a["data"]) if a["data"] else None, t[0], t[1])
+    quantize_file_step(Path(a["model_file"]), Path(a["data"]) if a["data"] else None, t[0], t[1],
+                       weights=a.get("weights", "per_tensor"))
 
 
 def _discard_if_reads_changed(intmodel_path: Path) -> None:
@@ -292,7 +293,7 @@ def _model_file_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
                                    "intmodel.py", "pipeline.py", "diagnose.py", "vectors.py", "reference.py")]
     _discard_if_reads_changed(mdir / "intmodel.json")
     quantized = _step(env, [str(mdir / "intmodel.json"), str(mdir / "testset.npz")], user + code, "quantize_file",
-                      {"model_file": str(opts.model_file), "data": str(opts.data_file or "")},
+                      {"model_file": str(opts.model_file), "data": str(opts.data_file or ""), "weights": opts.weights},
                       "capturing, calibrating and quantizing $SOURCE -> ${TARGETS[0]}")
     header = _step(env, str(mdir / "model.hpp"), [quantized[0], str(PKG / "emit_model.py"), str(PKG / "cpp.py")],
                    "emit_header", {"kind": "model"}, "emitting $TARGET")
