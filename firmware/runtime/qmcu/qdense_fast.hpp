@@ -184,6 +184,23 @@ namespace variant = dsp_kernel;
 #else
 namespace variant = scalar;
 #endif
+
+// Per-channel rows, one group of kGroupRows at a time (the variant computes a group and requantizes each row).
+template <size_t NIn, size_t NOut>
+QMCU_DENSE_INLINE void forwardPerChannel(const int8_t* in, int8_t* out, const int16_t* w, const int32_t* bias,
+                                         const Requantizer* rq) {
+    constexpr size_t kRows = dense_layout::kGroupRows;
+    for (size_t g = 0; g < NOut / kRows; ++g) {
+        w = variant::groupPerChannel<NIn, kRows>(in, out, w, bias, rq);
+        bias += kRows;
+        out += kRows;
+        rq += kRows;
+    }
+    constexpr size_t kLast = NOut % kRows;
+    if constexpr (kLast != 0) {
+        variant::groupPerChannel<NIn, kLast>(in, out, w, bias, rq);
+    }
+}
 }  // namespace dense_kernel
 
 // Which variant this translation unit compiled: "dsp", "dsp-emulated" or "scalar".
@@ -243,7 +260,7 @@ struct QDenseFastPC {
 
     QMCU_DENSE_INLINE void forward(const int8_t* in, int8_t* out) const {
         if constexpr (kInlined) {
-            dense_kernel::variant::forwardPerChannel<NIn, NOut>(in, out, weights, folded_biases, requantizers);
+            dense_kernel::forwardPerChannel<NIn, NOut>(in, out, weights, folded_biases, requantizers);
         } else {
             forwardOutOfLine(in, out);
         }
@@ -251,7 +268,7 @@ struct QDenseFastPC {
 
   private:
     __attribute__((noinline)) void forwardOutOfLine(const int8_t* in, int8_t* out) const {
-        dense_kernel::variant::forwardPerChannel<NIn, NOut>(in, out, weights, folded_biases, requantizers);
+        dense_kernel::forwardPerChannel<NIn, NOut>(in, out, weights, folded_biases, requantizers);
     }
 };
 

@@ -144,22 +144,6 @@ QMCU_DENSE_INLINE const int16_t* groupPerChannel(const int8_t* in, int8_t* out, 
     return w;
 }
 
-template <size_t NIn, size_t NOut>
-QMCU_DENSE_INLINE void forwardPerChannel(const int8_t* in, int8_t* out, const int16_t* w, const int32_t* bias,
-                                         const Requantizer* rq) {
-    constexpr size_t kRows = dense_layout::kGroupRows;
-    for (size_t g = 0; g < NOut / kRows; ++g) {
-        w = groupPerChannel<NIn, kRows>(in, out, w, bias, rq);
-        bias += kRows;
-        out += kRows;
-        rq += kRows;
-    }
-    constexpr size_t kLast = NOut % kRows;
-    if constexpr (kLast != 0) {
-        groupPerChannel<NIn, kLast>(in, out, w, bias, rq);
-    }
-}
-
 }  // namespace scalar
 }  // namespace dense_kernel
 }  // namespace qmcu
