@@ -117,15 +117,19 @@ def write_committed(folder: Path | None = None, seed: int = 42) -> tuple[Path, P
     import tempfile
 
     from . import atomic
-    from .pipeline import quantize_digits_step, train_digits_step
+    from .intmodel import load
+    from .paths import REPO_ROOT
+    from .pipeline import quantize_file_step
 
+    del seed  # examples/digits.py trains with seed 42, as model=digits does
     json_path, header_path = committed_files(folder)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Path(tmp) / "float.pt"
-        train_digits_step(ckpt, seed)
-        fresh = Path(tmp) / "intmodel.json"
-        quantize_digits_step(ckpt, fresh)
-        atomic.write_text(json_path, fresh.read_text())
+        fresh, testset = Path(tmp) / "intmodel.json", Path(tmp) / "testset.npz"
+        quantize_file_step(REPO_ROOT / "examples" / "digits.py", None, fresh, testset)
+        model = load(fresh)
+        model.provenance.pop("reads", None)  # absolute paths of this machine: not for a committed file
+        model.save(json_path)
+        atomic.write_bytes(json_path.with_name("testset.npz"), testset.read_bytes())
     atomic.write_text(header_path, render_committed_header(json_path))
     return json_path, header_path
 

@@ -31,7 +31,6 @@ EXAMPLES = {
     "trained": Example("trained", "xor_app.cpp", "weights.hpp", ("xor", "exhaustive")),
     "textbook": Example("textbook", "xor_app.cpp", "weights.hpp", ("xor", "exhaustive"),
                         committed=FIRMWARE_DIR / "models" / "textbook"),
-    "digits": Example("digits", "mlp_app.cpp", "model.hpp", ("test",), require_all_correct=False, trainer="digits"),
     "digits-committed": Example("digits-committed", "mlp_app.cpp", "model.hpp", ("test",),
                                 committed=FIRMWARE_DIR / "models" / "digits", require_all_correct=False,
                                 trainer="digits"),

@@ -19,6 +19,9 @@ from .intmodel import Dense, IntModel, Layer
 from .sequential import chain_of
 from .vectors import quantize_rows
 
+# The table activations PyTorch has a float op for here; other tables are checked by the judge only.
+FAKE_QUANT_FUNCTIONS = ("sigmoid", "tanh", "relu", "relu6")
+
 
 def _fq(x: torch.Tensor, scale: float, zp: int, lo: int = -128, hi: int = 127) -> torch.Tensor:
     return torch.fake_quantize_per_tensor_affine(x, scale, zp, lo, hi)

@@ -14,6 +14,8 @@ from .modelfile import declared_name, is_model_path
 from .paths import BOARDS_DIR, BUILD_DIR, REPO_ROOT
 
 OPTS = ("O2", "Os", "O3", "O0")
+# Built-in names that are model files: they take exactly the path a user's model file takes.
+ALIASES = {"digits": REPO_ROOT / "examples" / "digits.py"}
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed accepts
 MAX_TIMEOUT_S = 86400.0  # a day: no run takes longer, and larger values overflow the runners' waits
 
@@ -94,7 +96,10 @@ class BuildOptions:
     @property
     def testset(self) -> Path | None:
         """A model file's test set as its image holds it (the judge reads this, never the user's data)."""
-        return self.model_dir / "testset.npz" if self.model_file is not None else None
+        if self.model_file is not None:
+            return self.model_dir / "testset.npz"
+        committed = self.example.committed
+        return committed / "testset.npz" if committed is not None and (committed / "testset.npz").is_file() else None
 
     @property
     def board_file(self) -> Path:
@@ -186,6 +191,8 @@ def _model_paths(a: dict[str, str]) -> tuple[Path | None, Path | None]:
         path = Path(value).expanduser()
         return (path if path.is_absolute() else REPO_ROOT / path).resolve()
 
+    if a["model"] in ALIASES:  # a built-in that is a model file in examples/
+        a = {**a, "model": str(ALIASES[a["model"]])}
     if not is_model_path(a["model"]):
         if a["data"]:
             raise QmcuError(f"data= goes with model=<program>.pt2, not model={a['model']}", "drop data=")

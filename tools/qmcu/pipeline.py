@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .intmodel import IntModel
+from .intmodel import Dense, IntModel
 from .seals import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -25,50 +25,6 @@ def inputs_digest(state: dict[str, list], calibration: np.ndarray, extra: dict[s
     h.update(json.dumps({"state": state, "extra": extra}, sort_keys=True).encode())
     h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
     return h.hexdigest()
-
-
-def train_digits_step(checkpoint: Path, seed: int) -> None:
-    """Train the digits MLP and save its state_dict (loaded back with weights_only=True)."""
-    import torch
-
-    from . import digits
-
-    model = digits.train(digits.load_data(), seed=seed)
-    tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "seed": seed}, tmp)
-    tmp.replace(checkpoint)
-
-
-def quantize_digits_step(checkpoint: Path, out: Path) -> IntModel:
-    """Calibrate on the training split; record float accuracy and the fake-quant cross-check with the model."""
-    import torch
-
-    from . import digits
-    from .errors import QmcuError
-    from .fakequant import compare_with_fake_quant
-    from .sequential import quantize_sequential
-
-    model = digits.make_model()
-    try:
-        blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(blob["state_dict"])
-    except Exception as err:
-        raise QmcuError(f"checkpoint {checkpoint} is corrupt or not a digits checkpoint ({type(err).__name__})",
-                        "delete it and rebuild (scons model=digits retrains)") from err
-    data = digits.load_data()
-    state = {k: v.tolist() for k, v in model.state_dict().items()}
-    provenance: dict[str, object] = {
-        "generator": f"qmcu {__version__}", "source": "digits", "torch": torch.__version__.split("+")[0],
-        "seed": blob.get("seed"), "calibration": f"digits training split ({len(data.x_train)} images)",
-        "inputs_sha256": inputs_digest(state, data.x_train, {"source": "digits"}),
-        "checkpoint_sha256": file_sha256(checkpoint),
-        "float_test_accuracy": digits.float_accuracy(model, data),
-    }
-    int_model = quantize_sequential(model, data.x_train, name="digits", provenance=provenance)
-    int_model.provenance["fake_quant"] = compare_with_fake_quant(model, int_model, data.x_test)
-    int_model.save(out)
-    return int_model
 
 
 def train_step(checkpoint: Path, seed: int, epochs: int, lr: float, max_tries: int) -> int:
@@ -182,6 +138,12 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
     int_model.provenance["weights_comparison"] = {k: comparison[k] for k in WEIGHT_SCHEMES}
     # Where accuracy is lost, layer by layer, on the test set (cheap: a few integer and float passes).
     int_model.provenance["diagnosis"] = diagnose(captured.chain, int_model, spec.x_test, spec.y_test)
+    from .fakequant import FAKE_QUANT_FUNCTIONS, compare_with_fake_quant
+
+    if weights == "per_tensor" and all(isinstance(lay, Dense) or lay.function in FAKE_QUANT_FUNCTIONS
+                                       for lay in int_model.layers):
+        # PyTorch's own fake-quant ops at our scales, layer by layer: +-1 LSB from float requantization.
+        int_model.provenance["fake_quant"] = compare_with_fake_quant(captured.chain, int_model, spec.x_test)
     int_model.save(out)
     # The test set as the image will hold it: the judge reads this snapshot, never the user's data again.
     import io

@@ -68,18 +68,6 @@ def _emit_header(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
         emit_xor_header(model, t[0])
 
 
-def _train_digits(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from .pipeline import train_digits_step
-
-    train_digits_step(t[0], a["seed"])
-
-
-def _quantize_digits(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from .pipeline import quantize_digits_step
-
-    quantize_digits_step(s[0], t[0])
-
-
 def _emit_vectors(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from . import intmodel
     from .vectors import emit_vectors
@@ -239,16 +227,6 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
         return env.File(str(mdir / "intmodel.json")), env.File(str(mdir / example.header))
     if example.trainer == "file":
         return _model_file_nodes(env, opts)
-    if example.trainer == "digits":
-        ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "digits.py")], "train_digits", {"seed": opts.seed},
-                     "training the float32 digits MLP -> $TARGET")
-        code = [str(PKG / f) for f in ("sequential.py", "fakequant.py", "qmath.py", "intmodel.py", "pipeline.py")]
-        intmodel = _step(env, str(mdir / "intmodel.json"), ckpt + code, "quantize_digits", {},
-                         "calibrating on the training split, quantizing, fake-quant cross-check -> $TARGET")
-        header = _step(env, str(mdir / example.header),
-                       intmodel + ckpt + [str(PKG / "emit_model.py"), str(PKG / "cpp.py")], "emit_header",
-                       {"kind": "model", "checkpoint": str(ckpt[0])}, "emitting $TARGET")
-        return intmodel[0], header[0]
     train_args = {"seed": opts.seed, "epochs": opts.epochs, "lr": opts.lr, "max_tries": opts.max_tries}
     ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "train.py"), str(PKG / "xor_model.py")], "train",
                  train_args, "training the float32 XOR model -> $TARGET")
@@ -512,7 +490,7 @@ def _help_text() -> str:
 
 
 STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header": _emit_header,
-                          "train_digits": _train_digits, "quantize_file": _quantize_file, "quantize_digits": _quantize_digits,
+                          "quantize_file": _quantize_file,
                           "emit_vectors": _emit_vectors, "linker_script": _linker_script,
                           "check_image": _check_image, "board_config": _board_config, "flash": _flash,
                           "size": _print_size, "run": _run,

@@ -3,7 +3,7 @@
 Modes:
   xor         the four XOR points (labelled) followed by the 41x41 decision-surface grid
   exhaustive  all 65,536 int8 input pairs, generated on the target by two loops (no table)
-  test        a data set's whole held-out split (digits), labelled
+  test        a model's whole test set (testset.npz next to its intmodel.json), labelled
 Inputs are quantized here, on the host; FLOAT=1 builds also get the float values and quantize
 on the target, and the judge checks both agree.
 """
@@ -58,10 +58,8 @@ def make_vectors(model: IntModel, mode: str, testset: Path | None = None) -> Vec
     if mode == "exhaustive":
         return Vectors(mode, exhaustive_inputs(), None, np.zeros(0, dtype=np.int64))
     if mode == "test":
-        from .digits import load_data
-
-        data = load_data()
-        return Vectors(mode, quantize_rows(model, data.x_test), data.x_test, data.y_test.copy())
+        raise QmcuError(f"mode test of model {model.name} needs its test set (testset.npz next to its intmodel.json)",
+                        "rebuild the model (scons regenerates it)")
     floats = np.concatenate([XOR_INPUTS, surface_grid(GRID_POINTS)]).astype(np.float32)
     return Vectors(mode, quantize_rows(model, floats), floats, XOR_LABELS.copy())
 
