@@ -101,14 +101,10 @@ def render_committed_header(intmodel_path: Path) -> str:
 
 def stale_committed_header(folder: Path | None = None) -> str | None:
     """None when the committed header equals a fresh emission from the committed integer model; else why not."""
-    json_path, header_path = committed_files(folder)
-    if not json_path.is_file():
-        return f"{json_path} is missing"
-    if not header_path.is_file():
-        return f"{header_path} is missing"
-    if header_path.read_text() != render_committed_header(json_path):
-        return f"{header_path} differs from a fresh emission of {json_path}"
-    return None
+    from .emit_model import render_model_header
+    from .intmodel import stale_emission
+
+    return stale_emission(*committed_files(folder), render_model_header)
 
 
 def write_committed(folder: Path | None = None, seed: int = 42) -> tuple[Path, Path]:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,14 @@ def load(path: Path) -> IntModel:
         raise QmcuError(f"integer model {path} is malformed ({err})", "delete it and re-run quantization") from err
     validate(model)
     return model
+
+
+def stale_emission(json_path: Path, header_path: Path, render: Callable[[IntModel], str]) -> str | None:
+    """None when a committed header equals a fresh emission of its committed integer model; else why not."""
+    if not json_path.is_file():
+        return f"{json_path} is missing"
+    if not header_path.is_file():
+        return f"{header_path} is missing"
+    if header_path.read_text() != render(load(json_path)):
+        return f"{header_path} differs from a fresh emission of {json_path}"
+    return None

@@ -285,11 +285,11 @@ def _check_committed(intmodel_path: Path, header: Path) -> None:
     from .emit_header import render_xor_header
     from .emit_model import render_model_header
 
-    model = intmodel.load(intmodel_path)
-    render = render_xor_header if header.name == "weights.hpp" else render_model_header
-    if not header.is_file() or header.read_text() != render(model):
-        how = "qmcu textbook" if header.name == "weights.hpp" else "python -m qmcu.digits"
-        raise QmcuError(f"{header} is not what qmcu emits for {intmodel_path.name} (edited by hand, or stale)",
+    xor = header.name == "weights.hpp"
+    stale = intmodel.stale_emission(intmodel_path, header, render_xor_header if xor else render_model_header)
+    if stale:
+        how = "qmcu textbook" if xor else "python -m qmcu.digits"
+        raise QmcuError(f"{header} is not what qmcu emits for {intmodel_path.name} ({stale}: edited by hand, or stale)",
                         f"regenerate it with `{how}` (or restore it with git checkout)")
 
 
@@ -333,7 +333,7 @@ def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
     return env
 
 
-def _start(targets: list[str]) -> None:
+def _start() -> None:
     """Before any graph (options already checked): the build folder is ours alone, with its own SCons
     database, and a signal stops every child at once (SCons's own handler waits for the running step)."""
     from . import interrupt
@@ -357,10 +357,10 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
     Help(_help_text())
     try:
         if "matrix" in (targets or []):
-            _start(targets or [])
+            _start()
             _matrix_graph(dict(arguments), "matrix")
         elif "bench" in (targets or []):
-            _start(targets or [])
+            _start()
             _matrix_graph(dict(arguments), "bench")
         else:
             opts = parse_options(dict(arguments))
@@ -370,7 +370,7 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
                 print_plan(opts)  # the plan only: nothing built, no lock taken
                 Alias("check", [])
                 return
-            _start(targets or [])
+            _start()
             base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
             nodes = _cell_graph(base, opts, dict(arguments), _model_nodes(base, opts))
             base.Alias("build", nodes["checked"])
