@@ -191,8 +191,8 @@ def _load_pt2(path: Path, data: Path | None) -> ModelSpec:
         raise QmcuError(f"{path} is not a torch.export archive (not a zip file)", "save it with torch.export.save(ep, path)")
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
-    if any(n.endswith("constants.pkl") or n.endswith("/code/__torch__/") or "/code/" in n for n in names) and \
-            not any("serialized_exported_program" in n or n.endswith("models/model.json") for n in names):
+    # TorchScript archives keep their code under <archive>/code/; torch.export programs do not.
+    if any("/code/" in n for n in names):
         raise QmcuError(f"{path} is a TorchScript archive, not a torch.export program",
                         "export it with torch.export.export(model, (example,)) and torch.export.save, or give a model file")
     try:
