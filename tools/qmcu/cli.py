@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import QmcuError
-from .paths import BUILD_DIR, REPO_ROOT, TEXTBOOK_HEADER
+from .modelfile import TRAINING_OPTIONS
+from .paths import REPO_ROOT
 
 logger = logging.getLogger(__name__)
-
-TEXTBOOK_INTMODEL = TEXTBOOK_HEADER.with_name("intmodel.json")
 
 
 _WRITE_FIX = "give --out a file path in a writable directory"
@@ -47,57 +46,49 @@ def writing(out: Path) -> Iterator[None]:
         raise QmcuError(f"cannot write --out {out}: {err.strerror or err} ({failed})", _WRITE_FIX) from err
 
 
-def _cmd_train(args: argparse.Namespace) -> None:
-    from .pipeline import train_step
-
-    with writing(args.out):
-        seed = train_step(args.out, args.seed, args.epochs, args.lr, args.max_tries)
-    print(f"trained with seed {seed} -> {args.out}")
-
-
 def _cmd_quantize(args: argparse.Namespace) -> None:
-    from .pipeline import quantize_step
+    """`qmcu quantize --model f.py [--data set.npz] [--out DIR] [seed=7 weights=per_channel ...]`."""
+    from .options import parse_options
+    from .pipeline import quantize_file_step
 
-    with writing(args.out):
-        quantize_step("trained", args.checkpoint, args.calibration, args.out)
-    print(f"integer model -> {args.out}")
+    opts = parse_options({**dict(_key_values(args.options)), "model": str(args.model.resolve()),
+                          **({"data": str(args.data.resolve())} if args.data else {})})
+    if opts.model_file is None:  # parse_options turned a built-in name into its model file
+        raise QmcuError(f"{args.model} is not a model file", "give --model path/to/model.py or net.pt2 --data set.npz")
+    out = args.out or opts.model_dir
+    with writing(out / "intmodel.json"):
+        quantize_file_step(opts.model_file, opts.data_file, out / "intmodel.json", out / "testset.npz",
+                           weights=opts.weights, options={k: getattr(opts, k) for k in TRAINING_OPTIONS},
+                           calibration_file=opts.calibration)
+    print(f"integer model -> {out / 'intmodel.json'}, test set -> {out / 'testset.npz'}")
 
 
 def _cmd_emit(args: argparse.Namespace) -> None:
+    """The headers of an integer model (model.hpp; weights.hpp too for the seed tutorial) beside it or in --out."""
     from . import intmodel
-    from .emit_header import emit_xor_header
+    from .emit_model import emit_headers, header_renderers
 
     model = intmodel.load(args.intmodel)
-    with writing(args.out):
-        emit_xor_header(model, args.out)
-    print(f"header -> {args.out}")
+    out = args.out or args.intmodel.parent
+    paths = [out / name for name in header_renderers(model)]
+    with writing(paths[0]):
+        emit_headers(model, paths)
+    print(f"headers -> {', '.join(map(str, paths))}")
 
 
-def _cmd_textbook(args: argparse.Namespace) -> None:
-    """Regenerate the committed textbook integer model and header (or --check they are current)."""
-    import tempfile
+def _cmd_freeze(args: argparse.Namespace) -> None:
+    """Quantize a model file into a committed folder (or --check the folder is current)."""
+    from .pipeline import freeze
 
-    from . import intmodel
-    from .emit_header import render_xor_header
-    from .pipeline import quantize_step
-
-    with tempfile.TemporaryDirectory() as tmp:
-        fresh_json = Path(tmp) / "intmodel.json"
-        model = quantize_step("textbook", None, None, fresh_json)
-        fresh = {TEXTBOOK_INTMODEL: fresh_json.read_text(), TEXTBOOK_HEADER: render_xor_header(model)}
-    stale = [p for p, text in fresh.items() if not p.is_file() or p.read_text() != text]
+    model_file, folder = args.model_file.resolve(), args.folder.resolve()
     if args.check:
-        if stale:
-            raise QmcuError(f"committed textbook files differ from a fresh emission: {', '.join(map(str, stale))}",
-                            "run `qmcu textbook` and commit the result")
-        print("textbook files are current")
+        freeze(model_file, folder, check=True)
+        print(f"{folder} is current: the quantization of {model_file.name}, its headers a fresh emission")
         return
-    from .atomic import write_text
-
-    for path, text in fresh.items():
-        write_text(path, text)
-    intmodel.load(TEXTBOOK_INTMODEL)
-    print(f"wrote {TEXTBOOK_INTMODEL} and {TEXTBOOK_HEADER}")
+    with writing(folder / "intmodel.json"):
+        written = freeze(model_file, folder)
+    print(f"wrote {', '.join(map(str, written))}")
+    print(f"now commit {folder} and regenerate the budgets: .venv/bin/qmcu matrix --update-budgets")
 
 
 def _cmd_boards(_: argparse.Namespace) -> None:
@@ -150,25 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qmcu", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train the float32 XOR model")
-    t.add_argument("--out", type=Path, default=BUILD_DIR / "models" / "trained" / "float.pt")
-    t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--epochs", type=int, default=4000)
-    t.add_argument("--lr", type=float, default=0.1)
-    t.add_argument("--max-tries", type=int, default=8)
-    t.set_defaults(func=_cmd_train)
-    q = sub.add_parser("quantize", help="calibrate and quantize a checkpoint into an integer model (JSON)")
-    q.add_argument("--checkpoint", type=Path, default=BUILD_DIR / "models" / "trained" / "float.pt")
-    q.add_argument("--calibration", type=Path, default=None, help=".npy or .csv, N x 2")
-    q.add_argument("--out", type=Path, default=BUILD_DIR / "models" / "trained" / "intmodel.json")
+    q = sub.add_parser("quantize", help="capture, calibrate and quantize a model file into intmodel.json + testset.npz")
+    q.add_argument("--model", type=Path, required=True, help="a model file (.py) or torch.export program (.pt2)")
+    q.add_argument("--data", type=Path, default=None, help="with a .pt2: .npz holding calibration, x_test, y_test")
+    q.add_argument("--out", type=Path, default=None, help="folder (default: build/models/<name>)")
+    q.add_argument("options", nargs="*", help="key=value options, e.g. seed=7 weights=per_channel calibration=c.csv")
     q.set_defaults(func=_cmd_quantize)
-    e = sub.add_parser("emit", help="emit weights.hpp from an integer model")
-    e.add_argument("--intmodel", type=Path, default=BUILD_DIR / "models" / "trained" / "intmodel.json")
-    e.add_argument("--out", type=Path, default=BUILD_DIR / "models" / "trained" / "weights.hpp")
+    e = sub.add_parser("emit", help="emit an integer model's C++ headers")
+    e.add_argument("--intmodel", type=Path, required=True)
+    e.add_argument("--out", type=Path, default=None, help="folder (default: the intmodel's)")
     e.set_defaults(func=_cmd_emit)
-    tb = sub.add_parser("textbook", help="regenerate the committed textbook model files")
-    tb.add_argument("--check", action="store_true", help="only verify they equal a fresh emission")
-    tb.set_defaults(func=_cmd_textbook)
+    f = sub.add_parser("freeze", help="quantize a model file into a committed folder (firmware/models/...)")
+    f.add_argument("model_file", type=Path)
+    f.add_argument("folder", type=Path)
+    f.add_argument("--check", action="store_true", help="only verify the folder is current")
+    f.set_defaults(func=_cmd_freeze)
     sub.add_parser("boards", help="list the boards").set_defaults(func=_cmd_boards)
     r = sub.add_parser("run", help="build, run on the board and judge a model: --model my_model.py (or net.pt2 --data set.npz)")
     r.add_argument("--model", type=Path, default=None, help="a model file (.py) or torch.export program (.pt2)")

@@ -1,18 +1,18 @@
-"""Integer model -> weights.hpp for the XOR network, with the seed's names and types.
+"""Integer model -> weights.hpp: the seed tutorial's header (names, types) for a 2-H-1 ReLU/sigmoid MLP.
 
-The float scale constants are `constexpr float` at namespace scope: unused in a FLOAT=0 build,
-so they compile to nothing. Everything the integer path needs is emitted as an integer.
+Emitted beside model.hpp for a model quantized with `seed_tutorial = True` (examples/xor.py); the
+seed tutorial's layer of the application (firmware/app/seed_tutorial.hpp) reads it. The float scale
+constants are `constexpr float` at namespace scope: unused in a FLOAT=0 build, so they compile to nothing.
+Everything the integer path needs is emitted as an integer.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from . import atomic
 from .cpp import banner, float_literal, int_array
-from .intmodel import Dense, IntModel
-from .kernel_layout import prepare_dense, render_prepared
+from .errors import QmcuError
+from .intmodel import Dense, IntModel, Lut
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,23 @@ def _act_min_note(d: Dense) -> str:
     return "fused ReLU: the output zero point" if d.activation == "relu" else "int8 min"
 
 
-def _requant_block(prefix: str, layer_name: str, model: IntModel) -> list[str]:
-    d = model.dense(layer_name)
+def seed_layers(model: IntModel) -> tuple[Dense, Dense, Lut]:
+    """The tutorial's fc1, fc2 and sigmoid table; anything else is not the tutorial's network."""
+    layers = model.layers
+    ok = (len(layers) == 3 and isinstance(layers[0], Dense) and layers[0].activation == "relu"
+          and isinstance(layers[1], Dense) and isinstance(layers[2], Lut) and layers[2].function == "sigmoid"
+          and model.input_size == 2 and layers[1].out_features == 1
+          and not layers[0].per_channel and not layers[1].per_channel)
+    if not ok:
+        raise QmcuError(f"model {model.name} declares seed_tutorial = True but is not the tutorial's network "
+                        "(2 inputs, Linear + ReLU, Linear to 1 output, Sigmoid; per-tensor weights)",
+                        "drop seed_tutorial from the model file")
+    fc1, fc2, sig = layers
+    assert isinstance(fc1, Dense) and isinstance(fc2, Dense) and isinstance(sig, Lut)
+    return fc1, fc2, sig
+
+
+def _requant_block(prefix: str, layer_name: str, d: Dense) -> list[str]:
     return [
         f"// {layer_name}: out = clamp(round(acc * {prefix}Multiplier * 2^{prefix}Shift / 2^31) + zp, "
         f"{prefix}ActMin, {prefix}ActMax); shift > 0 is a left shift",
@@ -36,17 +51,16 @@ def _requant_block(prefix: str, layer_name: str, model: IntModel) -> list[str]:
     ]
 
 
-def render_xor_header(model: IntModel) -> str:
-    fc1, fc2, sig = model.dense("fc1"), model.dense("fc2"), model.lut("sigmoid")
+def render_seed_header(model: IntModel) -> str:
+    fc1, fc2, sig = seed_layers(model)
     provenance = {**model.provenance, "model_sha256": model.digest()}
     lines = [
-        banner(f"qmcu int8 XOR model '{model.name}' (2-{fc1.out_features}-1 MLP, ReLU, sigmoid LUT)", provenance),
+        banner(f"qmcu int8 XOR model '{model.name}' (2-{fc1.out_features}-1 MLP, ReLU, sigmoid LUT): the seed "
+               "tutorial's names", provenance),
         "#pragma once",
         "",
         "#include <stddef.h>",
         "#include <stdint.h>",
-        "",
-        "#include <qmcu/qdense_fast.hpp>",
         "",
         f"namespace {NAMESPACE} {{",
         "",
@@ -73,22 +87,11 @@ def render_xor_header(model: IntModel) -> str:
         int_array("int8_t", "kFc2Weights", fc2.weights),
         int_array("int32_t", "kFc2Biases", fc2.bias),
         "",
-        "// Integer requantizers computed on the host (what buildRequantizer would return).",
-        *_requant_block("kFc1", "fc1", model),
-        *_requant_block("kFc2", "fc2", model),
+        "// The integer requantizers computed on the host (what buildRequantizer returns; model.hpp uses these).",
+        *_requant_block("kFc1", fc1.name, fc1),
+        *_requant_block("kFc2", fc2.name, fc2),
         "",
-        "// Sigmoid lookup table computed on the host (what buildQSigmoidLUT would fill): index q + 128.",
-        int_array("int8_t", "kSigmoidLUT", sig.table),
-        "",
-        "// The same layers prepared for qmcu::QDenseFast (zero point folded, weights in the kernel layout).",
-        render_prepared("kFc1Fast", prepare_dense(fc1)),
-        render_prepared("kFc2Fast", prepare_dense(fc2)),
         f"}}  // namespace {NAMESPACE}",
         "",
     ]
     return "\n".join(lines)
-
-
-def emit_xor_header(model: IntModel, path: Path) -> None:
-    atomic.write_text(path, render_xor_header(model))
-    logger.info("wrote %s", path)

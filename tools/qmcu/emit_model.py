@@ -7,14 +7,24 @@ global (g_layers) so the compiler reads the weights from memory instead of foldi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from . import atomic
 from .cpp import banner, float_literal, int_array
+from .errors import QmcuError
 from .intmodel import Dense, IntModel, Lut
 from .kernel_layout import prepare_dense, render_prepared
 
 logger = logging.getLogger(__name__)
+
+
+SEED_NOTE = "the seed tutorial's layer (firmware/app/seed_tutorial.hpp, weights.hpp) is added"
+
+
+def seed_tutorial(model: IntModel) -> bool:
+    """Quantized from a model file that declares `seed_tutorial = True` (examples/xor.py)."""
+    return bool(model.provenance.get("seed_tutorial"))
 
 
 def _dense_type(d: Dense) -> str:
@@ -30,7 +40,9 @@ def render_model_header(model: IntModel) -> str:
         widths[i] = w = v if v is not None else w
     lines = [
         banner(f"qmcu int8 model '{model.name}': {len(model.layers)} layers", provenance),
-        "#pragma once", "", "#include <qmcu/qdense_fast.hpp>", "#include <qmcu/qmcu.hpp>", "", "namespace qmcu_model {", "",
+        "#pragma once", "", "#include <qmcu/qdense_fast.hpp>", "#include <qmcu/qmcu.hpp>", "",
+        *([f"#define QMCU_SEED_TUTORIAL 1  // {SEED_NOTE}", ""] if seed_tutorial(model) else []),
+        "namespace qmcu_model {", "",
         f"constexpr const char* kName = \"{model.name}\";",
         f"constexpr size_t kInputs = {model.input_size};",
         f"constexpr size_t kOutputs = {widths[-1]};",
@@ -40,8 +52,11 @@ def render_model_header(model: IntModel) -> str:
         "constexpr const char* kLayerNames[kLayerCount] = {" + ", ".join(f'"{lay.name}"' for lay in model.layers) + "};",
         f"constexpr size_t kMaxWidth = {max([model.input_size, *widths])};", "",
     ]
-    members, inits, calls = [], [], []
+    members, inits, calls, straight = [], [], [], []
+    last = len(model.layers) - 1
     for k, lay in enumerate(model.layers):
+        src = "in" if k == 0 else f"buf[{(k - 1) % 2}]"
+        dst = "out" if k == last else f"buf[{k % 2}]"
         if isinstance(lay, Dense):
             lines += [f"// layer {k} '{lay.name}': dense {lay.in_features} -> {lay.out_features}, activation {lay.activation}",
                       render_prepared(f"kL{k}", prepare_dense(lay))]
@@ -49,6 +64,7 @@ def render_model_header(model: IntModel) -> str:
             requant = f"kL{k}Requantizers" if lay.per_channel else f"kL{k}Requantizer"
             inits.append(f"    {{kL{k}Weights, kL{k}FoldedBiases, {requant}}},")
             calls.append(f"        case {k}: g_layers.l{k}.forward(in, out); break;")
+            straight.append(f"    g_layers.l{k}.forward({src}, {dst});")
         else:
             assert isinstance(lay, Lut)
             lines += [f"// layer {k} '{lay.name}': {lay.function} lookup table, index q + 128",
@@ -57,22 +73,40 @@ def render_model_header(model: IntModel) -> str:
             inits.append(f"    kL{k}Table,")
             calls.append(f"        case {k}: for (size_t i = 0; i < {widths[k]}; ++i) "
                          f"out[i] = qmcu::qApplyLUT(in[i], g_layers.l{k}); break;")
+            straight.append(f"    for (size_t i = 0; i < {widths[k]}; ++i) {dst}[i] = qmcu::qApplyLUT({src}[i], g_layers.l{k});")
     lines += ["struct Layers {", *members, "};", "", "// Mutable on purpose: see the file comment.",
               "inline Layers g_layers = {", *inits, "};", "",
               f"constexpr size_t kLayerWidths[kLayerCount] = {{{', '.join(str(v) for v in widths)}}};", "",
               "// One layer: in has the previous layer's width, out this layer's (kLayerWidths[k]).",
               "inline void forwardLayer(size_t k, const int8_t* in, int8_t* out) {", "    switch (k) {", *calls,
               "        default: break;", "    }", "}", "",
-              "// The whole network, ping-ponging between two activation buffers.",
+              "// The whole network, straight-line, ping-ponging between two activation buffers.",
               "inline void forward(const int8_t* in, int8_t* out) {",
-              "    static int8_t buf[2][kMaxWidth];", "    const int8_t* x = in;",
-              "    for (size_t k = 0; k < kLayerCount; ++k) {",
-              "        int8_t* y = k + 1 == kLayerCount ? out : buf[k % 2];",
-              "        forwardLayer(k, x, y);", "        x = y;", "    }", "}", "",
+              "    static int8_t buf[2][kMaxWidth];", "    (void)buf;  // unused by a one-layer model", *straight, "}", "",
               "}  // namespace qmcu_model", ""]
     return "\n".join(lines)
 
 
-def emit_model_header(model: IntModel, path: Path) -> None:
-    atomic.write_text(path, render_model_header(model))
-    logger.info("wrote %s", path)
+def header_renderers(model: IntModel) -> dict[str, Callable[[IntModel], str]]:
+    """The headers a model's image includes, by file name: model.hpp, and weights.hpp for the seed tutorial."""
+    from .emit_header import render_seed_header, seed_layers
+
+    if not seed_tutorial(model):
+        return {"model.hpp": render_model_header}
+    seed_layers(model)  # refuse a model that is not the tutorial's network before writing anything
+    return {"model.hpp": render_model_header, "weights.hpp": render_seed_header}
+
+
+def header_names(seed: bool) -> list[str]:
+    return ["model.hpp", "weights.hpp"] if seed else ["model.hpp"]
+
+
+def emit_headers(model: IntModel, paths: list[Path]) -> None:
+    """Write each header of `paths` (named as header_renderers names them) for `model`."""
+    renderers = header_renderers(model)
+    if sorted(p.name for p in paths) != sorted(renderers):
+        raise QmcuError(f"model {model.name} has headers {', '.join(sorted(renderers))}, the build expected "
+                        f"{', '.join(sorted(p.name for p in paths))}", "delete the build folder and rebuild")
+    for path in paths:
+        atomic.write_text(path, renderers[path.name](model))
+        logger.info("wrote %s", path)

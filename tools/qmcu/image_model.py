@@ -1,16 +1,16 @@
 """Prove that a linked image holds the integer model: read the forward path's state out of the ELF.
 
 The forward path reads every weight, bias, requantizer and table through one global object the
-application keeps (``fwd::g_net`` in the XOR app, ``qmcu_model::g_layers`` in generated models),
-statically initialised, so its bytes are in the image. This module walks that object field by
-field (pointers followed into flash) and compares every byte with what the integer model
-prescribes (``kernel_layout.prepare_dense`` for the dense layers, the tables as they are).
+generated model.hpp keeps (``qmcu_model::g_layers``), statically initialised, so its bytes are in
+the image. This module walks that object field by field (pointers followed into flash) and compares
+every byte with what the integer model prescribes (``kernel_layout.prepare_dense`` for the dense
+layers, the tables as they are).
 A hand-edited header, a stale object file or a patched ELF cannot pass: the check does not trust
 the build, only the bytes the target will execute with.
 
-The seed's API corner of the XOR app (STD=1 FLOAT=1) builds its requantizers and sigmoid table at
-start-up from the float scales, as the seed does; there the weight and bias arrays are checked by
-symbol and the rest is left to the run (said in the check's line).
+The seed tutorial's API corner (STD=1 FLOAT=1, seed_tutorial.hpp) builds its requantizers and sigmoid
+table at start-up from the float scales, as the seed does; there the weight and bias arrays it reads
+are checked by symbol as well, and the rest is left to the run (said in the check's line).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from .kernel_layout import prepare_dense
 
 logger = logging.getLogger(__name__)
 
-XOR_STATE = "_ZN3fwd5g_netE"               # fwd::g_net
 MODEL_STATE = "_ZN10qmcu_model8g_layersE"  # qmcu_model::g_layers
 R_X86_64_RELATIVE = 8
 
@@ -172,7 +171,10 @@ def check_seed_arrays(elf: Path, model: IntModel) -> int:
     """The seed's API corner: the row-major weights and biases it reads, found by symbol."""
     img = _Image(elf)
     compared = 0
-    for name, layer in (("Fc1", model.dense("fc1")), ("Fc2", model.dense("fc2"))):
+    from .emit_header import seed_layers
+
+    fc1, fc2, _ = seed_layers(model)
+    for name, layer in (("Fc1", fc1), ("Fc2", fc2)):
         for member, data in ((f"k{name}Weights", _i8(layer.weights)), (f"k{name}Biases", _i32(layer.bias))):
             hit = img.find(f"L{len(member)}{member}E")
             if hit is None:
@@ -186,11 +188,13 @@ def check_seed_arrays(elf: Path, model: IntModel) -> int:
     return compared
 
 
-def check_image_holds_model(elf: Path, model: IntModel, app: str, seed_api: bool) -> str:
-    """Raise QmcuError unless the image holds `model`; returns the line the build prints."""
-    if app == "xor_app.cpp" and seed_api:
-        n = check_seed_arrays(elf, model)
-        return (f"model constants match intmodel.json ({n} bytes of weights and biases; requantizers and sigmoid "
-                "table are built at start-up by the seed's API in this corner, judged by the run)")
-    n = check_state(elf, model, XOR_STATE if app == "xor_app.cpp" else MODEL_STATE)
+def check_image_holds_model(elf: Path, model: IntModel, seed_api: bool = False) -> str:
+    """Raise QmcuError unless the image holds `model`; returns the line the build prints.
+
+    seed_api: the image runs the seed tutorial's API (STD=1 FLOAT=1): its arrays are checked too."""
+    n = check_state(elf, model, MODEL_STATE)
+    if seed_api:
+        seed = check_seed_arrays(elf, model)
+        return (f"model constants match intmodel.json ({n} bytes; and the seed API's {seed} bytes of weights and "
+                "biases, whose requantizers and sigmoid table it builds at start-up, judged by the run)")
     return f"model constants match intmodel.json ({n} bytes)"

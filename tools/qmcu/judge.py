@@ -46,7 +46,9 @@ class Verdict:
         return not self.problems
 
 
-def judge(stream: RecordStream, model: IntModel, vectors: Vectors, require_all_correct: bool = True) -> Verdict:
+def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
+    """Every verdict rule on one run's records; accuracy itself is gated by accuracy_gates (the model's
+    max_drop / min_accuracy: examples/xor.py demands 4/4)."""
     problems: list[str] = []
     begin, end = stream.begin, stream.end
     if begin.model != model.name:
@@ -86,8 +88,6 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors, require_all_c
     ref_preds = predictions(model, expected[: len(labels)]) if len(labels) else np.zeros(0, np.int64)
     reference_correct = int((ref_preds == labels[: len(ref_preds)]).sum())
     if len(labels) and shape_problem is None:
-        if require_all_correct and correct != len(labels):
-            problems.append(f"accuracy {correct}/{len(labels)} is below {len(labels)}/{len(labels)}")
         if stream.summary is None:
             problems.append("no SUM record although the vectors are labelled")
         elif (stream.summary.correct, stream.summary.total) != (correct, len(labels)):

@@ -19,7 +19,6 @@ from typing import Any
 from . import atomic
 from .boards import Board, board_names, load_all
 from .errors import QmcuError
-from .examples import EXAMPLES
 from .options import OPTS, BuildOptions, parse_options
 from .paths import BOARDS_DIR, BUILD_DIR
 
@@ -89,9 +88,11 @@ def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped
     base = {"model": "textbook", **{k: v for k, v in arguments.items() if k not in skip}}
     model = base["model"]
     wanted = [m for m in arguments.get("modes", "").split(",") if m]
-    modes = [m for m in wanted if m in EXAMPLES[model].modes] if wanted else list(EXAMPLES[model].modes)
-    digits = EXAMPLES[model].trainer != "digits" and (not wanted or DIGITS_MODE in wanted)
-    valid = set(EXAMPLES[model].modes) | ({DIGITS_MODE} if EXAMPLES[model].trainer != "digits" else set())
+    model_modes = parse_options({"model": model}).modes
+    modes = [m for m in wanted if m in model_modes] if wanted else list(model_modes)
+    with_digits = model not in (DIGITS_MODEL, "digits")
+    digits = with_digits and (not wanted or DIGITS_MODE in wanted)
+    valid = set(model_modes) | ({DIGITS_MODE} if with_digits else set())
     if set(wanted) - valid:
         raise QmcuError(f"modes= names unknown mode(s) {', '.join(sorted(set(wanted) - valid))}",
                         f"valid modes here: {', '.join(sorted(valid))}")

@@ -8,6 +8,11 @@
        def model() -> torch.nn.Module: ...
        def calibration() -> numpy.ndarray: ...                      # N x features float32
        def test() -> tuple[numpy.ndarray, numpy.ndarray]: ...       # test inputs, integer class labels
+       def unlabelled() -> numpy.ndarray: ...   # optional: more inputs, judged bit-exact, not in accuracy
+       seed_tutorial = True   # optional (examples/xor.py): the seed tutorial's names, API and lines on top
+
+   model() may take keyword parameters named like qmcu's training options (seed, epochs, lr,
+   max_tries): `scons model=f.py seed=7` passes them.
 
 2. A ``torch.export`` program saved with ``torch.export.save`` (``net.pt2``) plus ``data=set.npz``
    holding ``calibration``, ``x_test`` and ``y_test``.
@@ -48,15 +53,30 @@ class ModelSpec:
     min_accuracy: float | None
     source: str               # what the model came from, for the report
     reads: list[Path] = field(default_factory=list)  # the user's files the model file read (checkpoints, data)
+    x_extra: np.ndarray | None = None  # unlabelled() inputs: run and judged bit-exact, not counted in accuracy
+    seed_tutorial: bool = False
 
 
 def is_model_path(value: str) -> bool:
     return value.endswith(MODEL_SUFFIXES)
 
 
-def declared_name(path: Path) -> str:
-    """The model's name without running its file: a top-level `name = "..."`, else the file's stem."""
-    name = path.stem
+# model() keyword parameters qmcu fills from its options of the same name.
+TRAINING_OPTIONS = ("seed", "epochs", "lr", "max_tries")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a model file declares, read without running it (the build graph needs it before any torch)."""
+
+    name: str
+    seed_tutorial: bool = False
+    model_params: tuple[str, ...] = ()  # the training options its model() takes
+
+
+def declared(path: Path) -> Declared:
+    """Top-level `name = "..."` (else the file's stem), `seed_tutorial = True`, and model()'s parameters."""
+    name, seed, params = path.stem, False, ()
     if path.suffix == ".py":
         try:
             tree = ast.parse(path.read_text(), filename=str(path))
@@ -64,14 +84,28 @@ def declared_name(path: Path) -> str:
             raise QmcuError(f"model file {path} cannot be read as Python ({err})", "fix the file") from err
         for node in tree.body:
             if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                    and node.targets[0].id == "name"):
-                if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
-                    raise QmcuError(f"model file {path}: `name` must be a string literal", 'write name = "mymodel"')
-                name = node.value.value
+                    and node.targets[0].id in ("name", "seed_tutorial")):
+                key, value = node.targets[0].id, node.value
+                want = str if key == "name" else bool
+                if not (isinstance(value, ast.Constant) and isinstance(value.value, want)):
+                    raise QmcuError(f"model file {path}: `{key}` must be a {want.__name__} literal",
+                                    'write name = "mymodel"' if key == "name" else "write seed_tutorial = True")
+                if key == "name":
+                    name = value.value
+                else:
+                    seed = value.value
+            if isinstance(node, ast.FunctionDef) and node.name == "model":
+                args = node.args
+                params = tuple(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]
+                               if a.arg in TRAINING_OPTIONS)
     if not _NAME.match(name):
         raise QmcuError(f"model name {name!r} (from {path.name}) is not usable as a folder and C++ string",
                         "use letters, digits, '-' and '_' (up to 40), starting with a letter")
-    return name
+    return Declared(name, seed, params)
+
+
+def declared_name(path: Path) -> str:
+    return declared(path).name
 
 
 def _gate(value: object, what: str, path: Path) -> float | None:
@@ -110,8 +144,9 @@ def _labels(value: object, n: int, path: Path) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _load_py(path: Path) -> ModelSpec:
-    name = declared_name(path)
+def _load_py(path: Path, options: dict[str, Any]) -> ModelSpec:
+    decl = declared(path)
+    name = decl.name
     spec = importlib.util.spec_from_file_location(f"qmcu_user_model_{name.replace('-', '_')}", path)
     if spec is None or spec.loader is None:
         raise QmcuError(f"model file {path} cannot be imported", "give a .py file")
@@ -125,9 +160,10 @@ def _load_py(path: Path) -> ModelSpec:
         if missing:
             raise QmcuError(f"model file {path} does not define {', '.join(f + '()' for f in missing)}",
                             "define model(), calibration() and test() as the README's 'Your own model' shows")
-        model = module.model()
+        model = module.model(**{k: options[k] for k in decl.model_params if k in options})
         calibration = module.calibration()
         test = module.test()
+        extra = module.unlabelled() if callable(getattr(module, "unlabelled", None)) else None
     except QmcuError:
         raise
     except Exception as err:
@@ -146,7 +182,12 @@ def _load_py(path: Path) -> ModelSpec:
         raise QmcuError(f"{path.name}: test() returned {type(test).__name__}, not (x_test, y_test)",
                         "return a tuple of test inputs and integer labels")
     x_test = _matrix(test[0], "test() inputs", path)
-    return ModelSpec(name=name, model=model, calibration=_matrix(calibration, "calibration()", path), x_test=x_test,
+    x_extra = None if extra is None else _matrix(extra, "unlabelled()", path)
+    if x_extra is not None and x_extra.shape[1] != x_test.shape[1]:
+        raise QmcuError(f"{path.name}: unlabelled() rows have {x_extra.shape[1]} features, test() rows {x_test.shape[1]}",
+                        "return inputs of the model's width from both")
+    return ModelSpec(name=name, model=model, x_extra=x_extra, seed_tutorial=decl.seed_tutorial,
+                     calibration=_matrix(calibration, "calibration()", path), x_test=x_test,
                      y_test=_labels(test[1], len(x_test), path), max_drop=_gate(getattr(module, "max_drop", None),
                                                                                 "max_drop", path),
                      min_accuracy=_gate(getattr(module, "min_accuracy", None), "min_accuracy", path),
@@ -217,13 +258,14 @@ def _load_pt2(path: Path, data: Path | None) -> ModelSpec:
                      max_drop=None, min_accuracy=None, source=f"torch.export program {path.name} + {data.name}")
 
 
-def load(path: Path, data: Path | None = None) -> ModelSpec:
+def load(path: Path, data: Path | None = None, options: dict[str, Any] | None = None) -> ModelSpec:
+    """options: qmcu's training options (seed, epochs, ...), passed to a model() that takes them."""
     if not path.is_file():
         raise QmcuError(f"model file {path} does not exist", "give model= a path to a .py model file or a .pt2 program")
     if path.suffix == ".py":
         if data is not None:
             raise QmcuError("data= goes with a .pt2 program; a model file brings its own data", "drop data=")
-        return _load_py(path)
+        return _load_py(path, options or {})
     if path.suffix == ".pt2":
         return _load_pt2(path, data)
     raise QmcuError(f"model={path} is neither a .py model file nor a .pt2 program", "give one of those")

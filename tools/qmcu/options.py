@@ -9,13 +9,11 @@ from pathlib import Path
 
 from .boards import FLASHERS, Board, Corner, board_names, load_board
 from .errors import QmcuError
-from .examples import EXAMPLES, Example
-from .modelfile import declared_name, is_model_path
+from .examples import ALIASES, BUILT_IN, COMMITTED, ModelKind, committed_kind
+from .modelfile import declared, is_model_path
 from .paths import BOARDS_DIR, BUILD_DIR, REPO_ROOT
 
 OPTS = ("O2", "Os", "O3", "O0")
-# Built-in names that are model files: they take exactly the path a user's model file takes.
-ALIASES = {"digits": REPO_ROOT / "examples" / "digits.py"}
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed accepts
 MAX_TIMEOUT_S = 86400.0  # a day: no run takes longer, and larger values overflow the runners' waits
 
@@ -33,16 +31,18 @@ HELP: dict[str, str] = {
     "data": "with model=net.pt2: a .npz holding calibration, x_test, y_test",
     "max_drop": "accuracy gate: FAIL if target accuracy < float accuracy - max_drop (overrides the model file's)",
     "min_accuracy": "accuracy gate: FAIL below this fraction (overrides the model file's)",
-    "model": "a model file (path/to/model.py, or net.pt2 with data=), or a built-in: trained (XOR, PyTorch), "
-             "textbook (committed XOR header, no torch), digits (64-32-10 MLP) or "
+    "model": "a model file (path/to/model.py, or net.pt2 with data=), or a built-in: trained (examples/xor.py), "
+             "textbook (committed XOR model, no torch), digits (examples/digits.py) or "
              "digits-committed (its committed integer model)",
     "STD": "1 lets the firmware use the C++ standard library / newlib",
     "FLOAT": "1 compiles float quantize/dequantize into the firmware (hard-float on FPU cores)",
-    "mode": "XOR: xor (4 points + 41x41 grid) or exhaustive (65,536 int8 pairs); digits: test (held-out split)",
+    "mode": "test (the model's test set; called xor for the seed tutorial's XOR: 4 points + 41x41 grid) or "
+            "exhaustive (every int8 input, models with 1 or 2 inputs)",
     "opt": "compiler optimisation level for the firmware",
-    "seed": "first training seed; later seeds are tried if a ReLU dies",
-    "epochs": "training epochs", "lr": "SGD learning rate", "max_tries": "training seeds to try",
-    "calibration": ".npy/.csv file of N x 2 calibration inputs (default: 9x9 grid + XOR corners)",
+    "seed": "training seed, for a model file whose model() takes `seed` (XOR: later seeds are tried if a ReLU dies)",
+    "epochs": "training epochs (model() parameter)", "lr": "learning rate (model() parameter)",
+    "max_tries": "training seeds to try (model() parameter)",
+    "calibration": "model files: .npy/.csv file of N x features calibration inputs (default: the file's calibration())",
     "timeout": "seconds before a run on QEMU/host is killed",
     "boards": "matrix only: comma-separated boards (default: all runnable here)",
     "modes": "matrix/bench only: comma-separated modes (default: xor,exhaustive,test; test: the committed digits MLP)",
@@ -78,6 +78,8 @@ class BuildOptions:
     max_drop: float | None = None    # accuracy gates given on the command line
     min_accuracy: float | None = None
     weights: str = "per_tensor"       # per_tensor or per_channel (model files)
+    kind: ModelKind = ModelKind(False)
+    committed: Path | None = None     # a committed model's folder (model=textbook, digits-committed)
 
     @property
     def build_dir(self) -> Path:
@@ -88,18 +90,13 @@ class BuildOptions:
         return BUILD_DIR / f"{self.board.id}-{self.corner.name}{suffix}"
 
     @property
-    def example(self) -> Example:
-        if self.model_file is not None:
-            return Example(self.model, "mlp_app.cpp", "model.hpp", ("test",), require_all_correct=False, trainer="file")
-        return EXAMPLES[self.model]
+    def modes(self) -> tuple[str, ...]:
+        return self.kind.modes
 
     @property
-    def testset(self) -> Path | None:
-        """A model file's test set as its image holds it (the judge reads this, never the user's data)."""
-        if self.model_file is not None:
-            return self.model_dir / "testset.npz"
-        committed = self.example.committed
-        return committed / "testset.npz" if committed is not None and (committed / "testset.npz").is_file() else None
+    def testset(self) -> Path:
+        """The test set as the image holds it (the judge reads this, never the user's data)."""
+        return self.model_dir / "testset.npz"
 
     @property
     def board_file(self) -> Path:
@@ -107,16 +104,15 @@ class BuildOptions:
 
     @property
     def model_dir(self) -> Path:
-        committed = self.example.committed
-        return committed if committed is not None else BUILD_DIR / "models" / self.model
+        return self.committed if self.committed is not None else BUILD_DIR / "models" / self.model
 
     @property
     def artifact_stem(self) -> str:
-        return "app" if self.mode == self.example.modes[0] else f"app-{self.mode}"
+        return "app" if self.mode == self.modes[0] else f"app-{self.mode}"
 
     @property
     def report_name(self) -> str:
-        return "report.json" if self.mode == self.example.modes[0] else f"report-{self.mode}.json"
+        return "report.json" if self.mode == self.modes[0] else f"report-{self.mode}.json"
 
 
 def _as(kind: type, key: str, value: str, fix: str) -> int | float:
@@ -149,15 +145,23 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
     if a["calibration"]:
         calibration = Path(a["calibration"])
         calibration = calibration if calibration.is_absolute() else REPO_ROOT / calibration
-        if a["model"] != "trained":
-            raise QmcuError(f"calibration= applies only to model=trained, not model={a['model']}",
-                            "drop calibration= or use model=trained")
+        if a["model"] in COMMITTED:
+            raise QmcuError(f"calibration= applies to model files, not the committed model={a['model']}",
+                            "drop calibration= or give a model file (model=trained is examples/xor.py)")
     model_file, data_file = _model_paths(a)
-    model = declared_name(model_file) if model_file else _choice("model", a["model"], tuple(EXAMPLES))
-    if model_file is not None and model in EXAMPLES:
-        raise QmcuError(f"model file {model_file.name} is named {model!r}, the name of a built-in model",
-                        'give it another name (name = "..." in the file, or rename the file)')
-    modes = ("test",) if model_file is not None else EXAMPLES[model].modes
+    committed = None
+    if model_file is not None:
+        decl = declared(model_file)
+        model = a["model"] if a["model"] in ALIASES else decl.name
+        if model_file.suffix == ".py" and model not in ALIASES and model in BUILT_IN:
+            raise QmcuError(f"model file {model_file.name} is named {model!r}, the name of a built-in model",
+                            'give it another name (name = "..." in the file, or rename the file)')
+        kind = ModelKind(decl.seed_tutorial)
+    else:
+        model = _choice("model", a["model"], BUILT_IN)
+        committed = COMMITTED[model]
+        kind = committed_kind(committed)
+    modes = kind.modes
     opts = BuildOptions(
         board=board, corner=corner, model=model, mode=_choice("mode", a["mode"] or modes[0], modes),
         opt=_choice("opt", a["opt"], OPTS),
@@ -180,9 +184,13 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
     gates = {k: _fraction(k, a[k]) for k in ("max_drop", "min_accuracy")}
     weights = _choice("weights", a["weights"], ("per_tensor", "per_channel"))
     if weights != "per_tensor" and model_file is None:
-        raise QmcuError(f"weights={weights} applies to model files, not the built-in model={a['model']}",
+        raise QmcuError(f"weights={weights} applies to model files, not the committed model={a['model']}",
                         "drop weights= or give model=path/to/model.py")
-    return dataclasses.replace(opts, model_file=model_file, data_file=data_file, weights=weights, **gates)
+    if opts.mode == "exhaustive" and kind.inputs is not None and kind.inputs > 2:
+        raise QmcuError(f"mode=exhaustive runs every int8 input: model {model} has {kind.inputs} inputs "
+                        f"(256^{kind.inputs} vectors)", "use mode=test; exhaustive is for models of 1 or 2 inputs")
+    return dataclasses.replace(opts, model_file=model_file, data_file=data_file, weights=weights, kind=kind,
+                               committed=committed, **gates)
 
 
 def _model_paths(a: dict[str, str]) -> tuple[Path | None, Path | None]:

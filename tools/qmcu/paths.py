@@ -9,6 +9,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BOARDS_DIR = REPO_ROOT / "boards"
 FIRMWARE_DIR = REPO_ROOT / "firmware"
 RUNTIME_INCLUDE = FIRMWARE_DIR / "runtime"
-TEXTBOOK_HEADER = FIRMWARE_DIR / "models" / "textbook" / "weights.hpp"
+TEXTBOOK_HEADER = FIRMWARE_DIR / "models" / "textbook" / "weights.hpp"  # the seed tutorial's header, committed
 # QMCU_BUILD_DIR moves every generated file elsewhere (tests use it for clean builds).
 BUILD_DIR = Path(os.environ.get("QMCU_BUILD_DIR", REPO_ROOT / "build")).resolve()

@@ -1,6 +1,6 @@
-"""The host pipeline steps, each a function from files to a file (SCons and the CLI both call these).
+"""The host pipeline steps, each a function from files to files (SCons and the CLI both call these).
 
-train -> checkpoint (.pt) -> calibrate + quantize -> intmodel.json -> weights.hpp
+model file (or .pt2 + .npz) -> capture + calibrate + quantize -> intmodel.json + testset.npz -> headers
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,51 +28,13 @@ def inputs_digest(state: dict[str, list], calibration: np.ndarray, extra: dict[s
     return h.hexdigest()
 
 
-def train_step(checkpoint: Path, seed: int, epochs: int, lr: float, max_tries: int) -> int:
-    from .train import TrainConfig, check_finite, save_checkpoint, train
-
-    model, used_seed = train(TrainConfig(seed=seed, epochs=epochs, lr=lr, max_tries=max_tries))
-    check_finite(model)
-    save_checkpoint(model, used_seed, checkpoint)
-    return used_seed
-
-
-def quantize_step(source: str, checkpoint: Path | None, calibration_file: Path | None, out: Path) -> IntModel:
-    """Calibrate a float model (trained checkpoint or the textbook weights) and write its integer model."""
-    import torch
-
-    from .calibrate import load_calibration_file
-    from .sequential import quantize_sequential
-    from .train import check_finite, load_checkpoint
-    from .xor_model import calibration_grid, textbook_model
-
-    if source == "textbook":
-        model, seed = textbook_model(), None
-    else:
-        assert checkpoint is not None
-        model, seed = load_checkpoint(checkpoint)
-        check_finite(model)
-    calibration = calibration_grid() if calibration_file is None else load_calibration_file(calibration_file, 2)
-    state = {k: v.tolist() for k, v in model.state_dict().items()}
-    provenance: dict[str, object] = {
-        "generator": f"qmcu {__version__}",
-        "source": source,
-        "torch": torch.__version__.split("+")[0],
-        "seed": seed,
-        "calibration": "9x9 grid + 4 XOR corners" if calibration_file is None else calibration_file.name,
-        "inputs_sha256": inputs_digest(state, calibration, {"source": source}),
-    }
-    if checkpoint is not None:
-        provenance["checkpoint_sha256"] = file_sha256(checkpoint)
-    int_model = quantize_sequential(model, calibration, name=f"xor-{source}", provenance=provenance)
-    int_model.save(out)
-    logger.info("wrote %s", out)
-    return int_model
-
-
 def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, testset: Path,
-                       weights: str = "per_tensor") -> IntModel:
-    """A user's model file (or .pt2 + .npz): capture, calibrate, quantize; snapshot the test set the image runs.
+                       weights: str = "per_tensor", options: dict[str, Any] | None = None,
+                       calibration_file: Path | None = None) -> IntModel:
+    """A model file (or .pt2 + .npz): capture, calibrate, quantize; snapshot the test set the image runs.
+
+    options: training options handed to the file's model() when it takes them (seed, epochs, ...);
+    calibration_file: .npy/.csv rows that replace the file's calibration().
 
     weights: "per_tensor" (one weight scale per layer) or "per_channel" (one per output row). The provenance
     records the scheme and the int8 reference test accuracy of both (weights_comparison), the other scheme
@@ -89,7 +52,11 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
     if weights not in WEIGHT_SCHEMES:
         raise QmcuError(f"weights={weights!r} is not a weight quantization scheme", f"use one of {', '.join(WEIGHT_SCHEMES)}")
 
-    spec = modelfile.load(model_file, data_file)
+    spec = modelfile.load(model_file, data_file, options)
+    if calibration_file is not None:
+        from .calibrate import load_calibration_file
+
+        spec.calibration = load_calibration_file(calibration_file, spec.x_test.shape[1])
     example = torch.from_numpy(spec.calibration[: min(len(spec.calibration), 64)])
     captured = capture_chain(spec.model, example)
     with torch.no_grad():
@@ -104,11 +71,15 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
         raise QmcuError(f"test labels go up to {int(spec.y_test.max())} but {spec.name} has {outputs} output(s)",
                         "check the labels or the model's last layer")
     state = {k: v.tolist() for k, v in captured.chain.state_dict().items()}
+    declared = modelfile.declared(model_file)
+    options_used = {k: (options or {})[k] for k in declared.model_params if k in (options or {})}
     provenance: dict[str, object] = {
         "generator": f"qmcu {__version__}", "source": spec.source, "torch": torch.__version__.split("+")[0],
-        "calibration": f"{len(spec.calibration)} rows from the model's data",
+        "calibration": (f"{len(spec.calibration)} rows from the model's data" if calibration_file is None
+                        else f"{len(spec.calibration)} rows from {calibration_file.name}"),
         "inputs_sha256": inputs_digest(state, spec.calibration, {"source": spec.source}
                                        | ({"weights": weights} if weights != "per_tensor" else {})),
+        **({"options": options_used} if options_used else {}),
         "model_file_sha256": file_sha256(model_file),
         "float_test_accuracy": float((preds == spec.y_test).mean()),
         "dropped": captured.dropped, "max_drop": spec.max_drop, "min_accuracy": spec.min_accuracy,
@@ -117,6 +88,8 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
         provenance["data_file_sha256"] = file_sha256(data_file)
     provenance["reads"] = {str(r): file_sha256(r) for r in spec.reads}
     provenance["weights"] = weights
+    if spec.seed_tutorial:
+        provenance["seed_tutorial"] = True
     int_model = quantize_sequential(captured.chain, spec.calibration, name=spec.name, provenance=provenance,
                                     weights=weights)
 
@@ -144,11 +117,54 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
                                        for lay in int_model.layers):
         # PyTorch's own fake-quant ops at our scales, layer by layer: +-1 LSB from float requantization.
         int_model.provenance["fake_quant"] = compare_with_fake_quant(captured.chain, int_model, spec.x_test)
+    if spec.seed_tutorial:
+        from .emit_header import seed_layers
+
+        seed_layers(int_model)  # refuse before writing: the tutorial's layer needs the tutorial's network
     int_model.save(out)
     # The test set as the image will hold it: the judge reads this snapshot, never the user's data again.
     import io
 
     buf = io.BytesIO()
-    np.savez(buf, x_test=spec.x_test.astype(np.float32), y_test=spec.y_test.astype(np.int64))
+    extra = np.zeros((0, spec.x_test.shape[1]), np.float32) if spec.x_extra is None else spec.x_extra
+    np.savez(buf, x_test=spec.x_test.astype(np.float32), y_test=spec.y_test.astype(np.int64),
+             x_extra=extra.astype(np.float32))
     atomic.write_bytes(testset, buf.getvalue())
     return int_model
+
+
+def freeze(model_file: Path, folder: Path, check: bool = False) -> list[Path]:
+    """Quantize a model file into a committed folder (intmodel.json, testset.npz, its headers), so the
+    model builds without PyTorch and its integers do not depend on how this CPU rounds float arithmetic.
+
+    check: write nothing; raise unless the committed headers are what qmcu emits for the committed
+    intmodel.json and a fresh quantization gives the same integer layers.
+    """
+    import tempfile
+
+    from . import atomic, intmodel
+    from .emit_model import header_renderers
+    from .errors import QmcuError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh, testset = Path(tmp) / "intmodel.json", Path(tmp) / "testset.npz"
+        model = quantize_file_step(model_file, None, fresh, testset)
+        model.provenance.pop("reads", None)  # absolute paths of this machine: not for a committed file
+        renderers = header_renderers(model)
+        if check:
+            committed = intmodel.load(folder / "intmodel.json")
+            if committed.digest() != model.digest():
+                raise QmcuError(f"{folder}/intmodel.json is not the quantization of {model_file.name}",
+                                f"run `qmcu freeze {model_file} {folder}` and commit the result")
+            for name, render in header_renderers(committed).items():
+                if intmodel.stale_emission(folder / "intmodel.json", folder / name, render):
+                    raise QmcuError(f"{folder}/{name} is not what qmcu emits for its intmodel.json",
+                                    f"run `qmcu freeze {model_file} {folder}` and commit the result")
+            return []
+        model.save(folder / "intmodel.json")
+        atomic.write_bytes(folder / "testset.npz", testset.read_bytes())
+        written = [folder / "intmodel.json", folder / "testset.npz"]
+        for name, render in renderers.items():
+            atomic.write_text(folder / name, render(model))
+            written.append(folder / name)
+    return written

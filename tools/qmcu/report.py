@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,6 @@ import numpy as np
 from . import atomic
 from .intmodel import Dense, IntModel
 from .judge import Verdict
-from .vectors import GRID_POINTS
 
 logger = logging.getLogger(__name__)
 
@@ -42,22 +42,29 @@ def write_layers_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic.write_text(path, buf.getvalue())
 
 
-def write_surface_png(path: Path, verdict: Verdict, title: str, labelled: int) -> None:
-    """P(XOR=1) over the 41x41 grid, from the int8 outputs the target printed."""
+def surface_side(model_inputs: int, model_outputs: int, unlabelled: int) -> int | None:
+    """The side of the square input grid the unlabelled rows form (a binary 2-input model's decision
+    surface, as examples/xor.py's 41x41), else None."""
+    side = math.isqrt(unlabelled)
+    return side if model_inputs == 2 and model_outputs == 1 and side >= 2 and side * side == unlabelled else None
+
+
+def write_surface_png(path: Path, verdict: Verdict, title: str, labelled: int, side: int) -> None:
+    """P(class 1) over the side x side grid of unlabelled rows, from the int8 outputs the target printed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grid = np.array(verdict.outputs[labelled: labelled + GRID_POINTS * GRID_POINTS], dtype=np.float64)
-    prob = ((grid[:, 0] + 128.0) / 256.0).reshape(GRID_POINTS, GRID_POINTS)  # [x0][x1]
+    grid = np.array(verdict.outputs[labelled: labelled + side * side], dtype=np.float64)
+    prob = ((grid[:, 0] + 128.0) / 256.0).reshape(side, side)  # [x0][x1]
     fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=100)
     im = ax.imshow(prob.T, origin="lower", extent=(0, 1, 0, 1), vmin=0, vmax=1, cmap="coolwarm")
-    ax.contour(np.linspace(0, 1, GRID_POINTS), np.linspace(0, 1, GRID_POINTS), prob.T, levels=[0.5], colors="k")
+    ax.contour(np.linspace(0, 1, side), np.linspace(0, 1, side), prob.T, levels=[0.5], colors="k")
     ax.set_xlabel("x0")
     ax.set_ylabel("x1")
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label="P(XOR = 1), int8 output / 256")
+    fig.colorbar(im, ax=ax, label="P(class 1), int8 output / 256")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
@@ -124,7 +131,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     """The human summary printed after a run; every figure comes from the report (measured)."""
     unit = report["unit"]
     out = []
-    if report.get("float_accuracy") is not None:
+    if report.get("float_accuracy") is not None and report["total"]:  # labelled rows (not mode=exhaustive)
         t = report["total"]
         if report.get("dropped"):
             out.append(f"captured with torch.export; not in the int8 graph: {'; '.join(report['dropped'])}")
@@ -143,8 +150,6 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                        f"({'within' if fq['within_1_lsb'] else 'NOT within'} +-1 LSB)")
         if report.get("diagnosis"):
             out += diagnosis_lines(report["diagnosis"])
-    elif report["total"]:
-        out.append(f"int8 XOR accuracy: {report['correct']}/{report['total']}")
     exact = "bit-exact" if report["bit_exact"] else "NOT bit-exact"
     n = report["inferences"]
     out.append(f"{n - report['mismatches']}/{n} {exact} with the Python integer reference")

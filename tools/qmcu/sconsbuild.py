@@ -40,39 +40,18 @@ TARGET_PREFIX = "arm-none-eabi-"
 Step = Callable[[list[Path], list[Path], dict[str, Any]], None]
 
 
-def _train(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from .pipeline import train_step
-
-    train_step(t[0], a["seed"], a["epochs"], a["lr"], a["max_tries"])
-
-
-def _quantize(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from .pipeline import quantize_step
-
-    quantize_step("trained", s[0], Path(a["calibration"]) if a["calibration"] else None, t[0])
-
-
-def _emit_header(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
+def _emit_headers(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from . import intmodel
+    from .emit_model import emit_headers
 
-    model = intmodel.load(s[0])
-    if a.get("checkpoint"):
-        intmodel.verify_source(model, Path(a["checkpoint"]))
-    if a.get("kind") == "model":
-        from .emit_model import emit_model_header
-
-        emit_model_header(model, t[0])
-    else:
-        from .emit_header import emit_xor_header
-
-        emit_xor_header(model, t[0])
+    emit_headers(intmodel.load(s[0]), t)
 
 
 def _emit_vectors(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from . import intmodel
     from .vectors import emit_vectors
 
-    emit_vectors(intmodel.load(s[0]), a["mode"], t[0], Path(a["testset"]) if a.get("testset") else None)
+    emit_vectors(intmodel.load(s[0]), a["mode"], t[0], Path(a["testset"]))
 
 
 def _linker_script(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
@@ -86,8 +65,8 @@ def _check_image(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     opts = parse_options(a["options"])
     elfcheck.check_fits(opts.board, s[0])
     checked = elfcheck.check_float_free(s[0], Path(f"{s[0]}.map"), opts.corner, ["qmcu_infer"])
-    model_line = check_image_holds_model(s[0], intmodel.load(Path(a["intmodel"])), opts.example.app,
-                                         seed_api=opts.corner.std and opts.corner.float)
+    model_line = check_image_holds_model(s[0], intmodel.load(Path(a["intmodel"])),
+                                         seed_api=opts.kind.seed_tutorial and opts.corner.std and opts.corner.float)
     checked["checks"].insert(0, model_line)
     atomic.write_text(t[0], json.dumps(checked, indent=1, default=str) + "\n")
 
@@ -218,32 +197,24 @@ def _step(env: Any, target: Any, sources: list[Any], step: str, args: dict[str, 
     return nodes
 
 
-def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
-    """(intmodel.json, weights.hpp) nodes: committed for the textbook model, built for the trained one."""
+def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, list[Any]]:
+    """(intmodel.json, [model.hpp, weights.hpp for the seed tutorial]): committed, or built from a model file."""
+    from .emit_model import header_names
+
     mdir = opts.model_dir
-    example = opts.example
-    if example.committed is not None:
-        _check_committed(mdir / "intmodel.json", mdir / example.header)
-        return env.File(str(mdir / "intmodel.json")), env.File(str(mdir / example.header))
-    if example.trainer == "file":
-        return _model_file_nodes(env, opts)
-    train_args = {"seed": opts.seed, "epochs": opts.epochs, "lr": opts.lr, "max_tries": opts.max_tries}
-    ckpt = _step(env, str(mdir / "float.pt"), [str(PKG / "train.py"), str(PKG / "xor_model.py")], "train",
-                 train_args, "training the float32 XOR model -> $TARGET")
-    cal = str(opts.calibration) if opts.calibration else ""
-    quant_code = [str(PKG / f) for f in ("calibrate.py", "sequential.py", "qmath.py", "intmodel.py", "pipeline.py")]
-    intmodel = _step(env, str(mdir / "intmodel.json"), ckpt + ([cal] if cal else []) + quant_code, "quantize",
-                     {"calibration": cal}, "calibrating and quantizing -> $TARGET")
-    header = _step(env, str(mdir / "weights.hpp"), intmodel + ckpt + [str(PKG / "emit_header.py"), str(PKG / "cpp.py")],
-                   "emit_header", {"checkpoint": str(ckpt[0])}, "emitting $TARGET")
-    return intmodel[0], header[0]
+    names = header_names(opts.kind.seed_tutorial)
+    if opts.committed is not None:
+        _check_committed(mdir, names)
+        return env.File(str(mdir / "intmodel.json")), [env.File(str(mdir / n)) for n in names]
+    return _model_file_nodes(env, opts, names)
 
 
 def _quantize_file(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from .pipeline import quantize_file_step
 
     quantize_file_step(Path(a["model_file"]), Path(a["data"]) if a["data"] else None, t[0], t[1],
-                       weights=a.get("weights", "per_tensor"))
+                       weights=a["weights"], options=a["options"],
+                       calibration_file=Path(a["calibration"]) if a["calibration"] else None)
 
 
 def _discard_if_reads_changed(intmodel_path: Path) -> None:
@@ -262,35 +233,49 @@ def _discard_if_reads_changed(intmodel_path: Path) -> None:
         intmodel_path.unlink()
 
 
-def _model_file_nodes(env: Any, opts: BuildOptions) -> tuple[Any, Any]:
-    """A user's model file (or .pt2 + .npz): its content and qmcu's capture/quantize code are the inputs."""
+# The qmcu modules the quantize step runs (and the built-in model files import): its inputs like the model file.
+_QUANTIZE_CODE = ("modelfile.py", "capture.py", "sequential.py", "calibrate.py", "qmath.py", "intmodel.py",
+                  "pipeline.py", "diagnose.py", "vectors.py", "reference.py", "fakequant.py", "emit_header.py",
+                  "train.py", "xor_model.py", "xor_data.py", "digits.py")
+
+
+def _model_file_nodes(env: Any, opts: BuildOptions, names: list[str]) -> tuple[Any, list[Any]]:
+    """A model file (or .pt2 + .npz): its content, what it reads and qmcu's quantize code are the inputs."""
+    from .modelfile import declared
+
     assert opts.model_file is not None
     mdir = opts.model_dir
     user = [str(opts.model_file)] + ([str(opts.data_file)] if opts.data_file else [])
-    code = [str(PKG / f) for f in ("modelfile.py", "capture.py", "sequential.py", "calibrate.py", "qmath.py",
-                                   "intmodel.py", "pipeline.py", "diagnose.py", "vectors.py", "reference.py")]
+    user += [str(opts.calibration)] if opts.calibration else []
+    code = [str(PKG / f) for f in _QUANTIZE_CODE]
     _discard_if_reads_changed(mdir / "intmodel.json")
+    params = declared(opts.model_file).model_params
+    args = {"model_file": str(opts.model_file), "data": str(opts.data_file or ""), "weights": opts.weights,
+            "options": {k: getattr(opts, k) for k in params}, "calibration": str(opts.calibration or "")}
     quantized = _step(env, [str(mdir / "intmodel.json"), str(mdir / "testset.npz")], user + code, "quantize_file",
-                      {"model_file": str(opts.model_file), "data": str(opts.data_file or ""), "weights": opts.weights},
-                      "capturing, calibrating and quantizing $SOURCE -> ${TARGETS[0]}")
-    header = _step(env, str(mdir / "model.hpp"), [quantized[0], str(PKG / "emit_model.py"), str(PKG / "cpp.py")],
-                   "emit_header", {"kind": "model"}, "emitting $TARGET")
-    env.Depends(header, quantized[1])
-    return quantized[0], header[0]
+                      args, "capturing, calibrating and quantizing $SOURCE -> ${TARGETS[0]}")
+    headers = _step(env, [str(mdir / n) for n in names],
+                    [quantized[0], *(str(PKG / f) for f in ("emit_model.py", "emit_header.py", "cpp.py",
+                                                           "kernel_layout.py"))],
+                    "emit_headers", {}, "emitting ${TARGETS}")
+    env.Depends(headers, quantized[1])
+    return quantized[0], list(headers)
 
 
-def _check_committed(intmodel_path: Path, header: Path) -> None:
-    """A committed model's header must be exactly what qmcu emits for its committed intmodel.json."""
+def _check_committed(folder: Path, names: list[str]) -> None:
+    """A committed model's headers must be exactly what qmcu emits for its committed intmodel.json."""
     from . import intmodel
-    from .emit_header import render_xor_header
+    from .emit_header import render_seed_header
     from .emit_model import render_model_header
 
-    xor = header.name == "weights.hpp"
-    stale = intmodel.stale_emission(intmodel_path, header, render_xor_header if xor else render_model_header)
-    if stale:
-        how = "qmcu textbook" if xor else "python -m qmcu.digits"
-        raise QmcuError(f"{header} is not what qmcu emits for {intmodel_path.name} ({stale}: edited by hand, or stale)",
-                        f"regenerate it with `{how}` (or restore it with git checkout)")
+    renderers = {"model.hpp": render_model_header, "weights.hpp": render_seed_header}
+    for name in names:
+        stale = intmodel.stale_emission(folder / "intmodel.json", folder / name, renderers[name])
+        if stale:
+            raise QmcuError(f"{folder / name} is not what qmcu emits for intmodel.json ({stale}: edited by hand, "
+                            "or stale)", "restore it with git checkout, or regenerate the folder with `qmcu freeze`")
+    if not (folder / "testset.npz").is_file():
+        raise QmcuError(f"committed model {folder} has no testset.npz", "restore it with git checkout")
 
 
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
@@ -306,8 +291,7 @@ def _link_spawn(opts: BuildOptions) -> Callable[..., int]:
             sys.stderr.write(proc.stderr)
             return proc.returncode
         what = ", ".join(f"{region} by {n} bytes" for region, n in dict(found).items())
-        cause = ("the test set compiled into the image is the usual cause: give test() fewer rows"
-                 if opts.model_file is not None else "shrink the model or the code")
+        cause = "the test set compiled into the image is the usual cause: give test() fewer rows"
         print(f"qmcu: error: the image does not fit board {opts.board.id}: it overflows {what}; {cause}, "
               "or pick a board with more memory", file=sys.stderr)
         return proc.returncode
@@ -387,24 +371,23 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
 _LINKER_SCRIPTS: dict[str, Any] = {}
 
 
-def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model: tuple[Any, Any],
+def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model: tuple[Any, list[Any]],
                 matrix: bool = False) -> dict[str, Any]:
     """One configuration: vectors -> objects -> program -> image checks -> run step."""
-    intmodel, header = model
+    intmodel, headers = model
     bdir = opts.build_dir
     gen_dir = bdir / "gen" / opts.artifact_stem
     testset = opts.testset
     vectors = _step(base, str(gen_dir / "vectors.hpp"),
-                    [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py"), *([str(testset)] if testset else [])],
-                    "emit_vectors", {"mode": opts.mode, **({"testset": str(testset)} if testset else {})},
-                    "emitting $TARGET")
+                    [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py"), str(testset)],
+                    "emit_vectors", {"mode": opts.mode, "testset": str(testset)}, "emitting $TARGET")
     env = _firmware_env(opts, gen_dir)
     objdir = bdir / "obj" / opts.artifact_stem
     platform = toolchain.platform_sources(opts.board, opts.corner, opts.console) if opts.board.is_target else \
         toolchain.platform_sources(opts.board, opts.corner)
-    sources = [FIRMWARE_DIR / "app" / opts.example.app, *platform]
+    sources = [FIRMWARE_DIR / "app" / "model_app.cpp", *platform]
     objects = [_sealed(env, env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src))) for src in sources]
-    generated = [header, vectors]
+    generated = [*headers, vectors]
     if opts.board.is_target and board_config.needs_board_config(opts.board, opts.console):
         generated += _step(base, str(gen_dir / "platform" / "board_config.hpp"),
                            [str(PKG / "board_config.py"), str(opts.board_file)], "board_config",
@@ -489,8 +472,7 @@ def _help_text() -> str:
     return "\n".join(lines) + f"\n\nrepo: {REPO_ROOT}\n"
 
 
-STEPS: dict[str, Step] = {"train": _train, "quantize": _quantize, "emit_header": _emit_header,
-                          "quantize_file": _quantize_file,
+STEPS: dict[str, Step] = {"emit_headers": _emit_headers, "quantize_file": _quantize_file,
                           "emit_vectors": _emit_vectors, "linker_script": _linker_script,
                           "check_image": _check_image, "board_config": _board_config, "flash": _flash,
                           "size": _print_size, "run": _run,

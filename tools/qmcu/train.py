@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from . import atomic
 from .errors import QmcuError
 from .options import check_training
 from .xor_model import XOR_INPUTS, XOR_LABELS, XORNet
@@ -80,44 +77,3 @@ def train(cfg: TrainConfig) -> tuple[XORNet, int]:
                        seed, correct, loss, seed + 1)
     raise QmcuError(f"training failed: no seed in {cfg.seed}..{cfg.seed + cfg.max_tries - 1} classified all 4 XOR "
                     "points", "raise max_tries, change seed=, or increase epochs=")
-
-
-def save_checkpoint(model: XORNet, seed: int, path: Path) -> None:
-    """A plain state_dict plus metadata, loadable with torch.load(weights_only=True)."""
-    blob = {"state_dict": model.state_dict(), "seed": seed, "hidden_size": model.fc1.out_features,
-            "torch": str(torch.__version__)}
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, tmp)
-    atomic.write_bytes(path, tmp.read_bytes())
-    tmp.unlink()
-
-
-def load_checkpoint(path: Path) -> tuple[XORNet, int]:
-    """Load and validate a checkpoint: shapes, finiteness; every failure is one clear line."""
-    fix = "delete it and retrain (scons board=host run retrains)"
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as err:
-        raise QmcuError(f"checkpoint {path} does not exist", "train first: qmcu train") from err
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise QmcuError(f"checkpoint {path} is corrupt or not a torch file ({type(err).__name__})", fix) from err
-    if not isinstance(blob, dict) or "state_dict" not in blob or "hidden_size" not in blob:
-        raise QmcuError(f"checkpoint {path} is not a qmcu XOR checkpoint", fix)
-    model = XORNet(int(blob["hidden_size"]))
-    state = blob["state_dict"]
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()} if isinstance(state, dict) else {}
-    if got != expected:
-        raise QmcuError(f"checkpoint {path} has tensors {got}, expected {expected}", fix)
-    for name, tensor in state.items():
-        if not torch.isfinite(tensor).all():
-            raise QmcuError(f"checkpoint {path}: {name} contains NaN or Inf", "retrain with a smaller learning rate")
-    model.load_state_dict(state)
-    return model, int(blob.get("seed", -1))
-
-
-def check_finite(model: nn.Module) -> None:
-    for name, p in model.state_dict().items():
-        if not all(math.isfinite(v) for v in p.flatten().tolist()):
-            raise QmcuError(f"trained weight {name} contains NaN or Inf", "retrain with a smaller learning rate")

@@ -220,15 +220,12 @@ inline void forwardLayer(size_t k, const int8_t* in, int8_t* out) {
     }
 }
 
-// The whole network, ping-ponging between two activation buffers.
+// The whole network, straight-line, ping-ponging between two activation buffers.
 inline void forward(const int8_t* in, int8_t* out) {
     static int8_t buf[2][kMaxWidth];
-    const int8_t* x = in;
-    for (size_t k = 0; k < kLayerCount; ++k) {
-        int8_t* y = k + 1 == kLayerCount ? out : buf[k % 2];
-        forwardLayer(k, x, y);
-        x = y;
-    }
+    (void)buf;  // unused by a one-layer model
+    g_layers.l0.forward(in, buf[0]);
+    g_layers.l1.forward(buf[0], out);
 }
 
 }  // namespace qmcu_model
