@@ -27,8 +27,28 @@ void console_write(const char* p, size_t n);
 void counter_start();
 uint32_t counter_read();
 
+// Make sure the counter counts; call it before each measurement, outside the timed window. The DWT
+// cycle counter stops whenever a debugger clears DEMCR, and pyOCD does exactly that when it closes
+// its session after flashing, which is after the reset that started this image: so the counter is
+// enabled again before every measurement, not only at start-up. Nothing to do for other counters.
+#if defined(QMCU_COUNTER_DWT) && QMCU_COUNTER_DWT
+void counter_resume();
+#else
+inline void counter_resume() {}
+#endif
+
 // Deepest stack use so far in bytes, from the pattern painted at reset (0 on the host).
 size_t stack_used();
+
+// The status the END record should carry for the application's status. Where the run ends in a
+// halt (a real board: no exit status reaches the host, only the END record does), a damaged stack
+// guard turns it into kStatusStackOverflow, so an overflow cannot pass as status 0. Elsewhere the
+// exit status carries the overflow (exit() checks the guard) and END keeps the application's status.
+#if defined(QMCU_EXIT_HALT) && QMCU_EXIT_HALT
+int32_t end_status(int32_t status);
+#else
+inline int32_t end_status(int32_t status) { return status; }
+#endif
 
 // Exit statuses the platform itself produces (the application's own statuses are 0..2).
 constexpr int kStatusFault = 3;

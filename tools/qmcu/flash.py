@@ -4,12 +4,17 @@ Which flashers a board supports, and its default, come from the board file's "fl
 (Board.flasher). Every flash command resets the board afterwards, so the new image starts at once.
 An image is checked against the board's flash and RAM before anything touches the hardware, and a
 dry run prints the exact commands and touches nothing.
+
+pyOCD has few STM32 parts built in (the F767ZI is; the F401RE, F446RE, L476RG and F407VG are not:
+they come from ST's CMSIS packs), so before flashing with pyOCD the target is looked up in
+`pyocd list --targets`; a missing one is one line saying which `pyocd pack install` to run.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 OBJCOPY = "arm-none-eabi-objcopy"
 FLASH_TIMEOUT_S = 120.0
+# `pyocd list --targets` reads its pack index; it needs no probe and is quick.
+PYOCD_LIST_TIMEOUT_S = 60.0
+# What pyOCD says when its target is neither built in nor in an installed pack.
+_PYOCD_UNKNOWN_TARGET_RE = re.compile(r"target type \S+ not recognized", re.I)
 # Characters that would split or substitute a file name inside an OpenOCD (Tcl) command.
 _TCL_SPECIAL = set(" \t\"{}[]$;\\")
 
@@ -40,6 +49,10 @@ class Flasher:
     program_argv: Callable[[FlashSettings, Board, Path], list[str]]
     reset_argv: Callable[[FlashSettings], list[str]]
     needs_bin: bool = False  # programs a raw binary (made with objcopy) instead of the ELF
+    # Checks that need the installed program (its full path) but not the board: raise QmcuError.
+    check: Callable[[Board, FlashSettings, str], None] | None = None
+    # The fix for a failed flash command, from its output, when the output names the cause.
+    diagnose: Callable[[FlashSettings, str, str], str | None] | None = None
 
 
 def _tcl_word(path: Path) -> str:
@@ -53,13 +66,55 @@ def _flash_origin(board: Board) -> str:
     return f"0x{board.flash.origin:08x}"
 
 
+def _pack_install(settings: FlashSettings, program: str) -> str:
+    return (f"run `{program} pack install {settings.pyocd_target}` once (it downloads the part's CMSIS pack), "
+            "or flash with flasher=openocd")
+
+
+def pyocd_targets(program: str) -> set[str]:
+    """The target names (lower case) `pyocd list --targets` prints: the built-in ones and those of installed packs."""
+    argv = [program, "list", "--targets"]
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=PYOCD_LIST_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise QmcuError(f"`{shlex.join(argv)}` did not finish within {PYOCD_LIST_TIMEOUT_S:g}s",
+                        "run it by hand to see what pyOCD waits for, or flash with flasher=openocd") from err
+    if proc.returncode != 0:
+        raise QmcuError(f"`{shlex.join(argv)}` failed (exit code {proc.returncode}): "
+                        f"{last_lines(proc.stdout + proc.stderr, 3)}",
+                        "reinstall pyOCD (.venv/bin/pip install --force-reinstall pyocd), or flash with flasher=openocd")
+    names = set()
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        # A table: a "Name  Vendor  Part Number ..." header, a line of dashes, then one target per line.
+        if words and words[0] != "Name" and not words[0].startswith("-"):
+            names.add(words[0].lower())
+    logger.debug("pyOCD knows %d targets", len(names))
+    return names
+
+
+def _check_pyocd_target(board: Board, settings: FlashSettings, program: str) -> None:
+    target = str(settings.pyocd_target)
+    if target.lower() not in pyocd_targets(program):
+        raise QmcuError(f"pyOCD does not know target {target} (board {board.id}): it is not built into pyOCD and its "
+                        "CMSIS pack is not installed", _pack_install(settings, program))
+
+
+def _diagnose_pyocd(settings: FlashSettings, program: str, output: str) -> str | None:
+    if _PYOCD_UNKNOWN_TARGET_RE.search(output):
+        return f"pyOCD does not know target {settings.pyocd_target}: {_pack_install(settings, program)}"
+    return None
+
+
 FLASHERS: dict[str, Flasher] = {
     f.name: f for f in (
         Flasher("pyocd", "pyocd", "pyocd_target",
                 "install it into the venv with `.venv/bin/pip install pyocd` (or `.venv/bin/pip install -e '.[flash]'`); "
                 "targets that are not built in also need `.venv/bin/pyocd pack install <part>`",
                 lambda s, b, image: ["pyocd", "flash", "--target", str(s.pyocd_target), str(image)],
-                lambda s: ["pyocd", "reset", "--target", str(s.pyocd_target)]),
+                lambda s: ["pyocd", "reset", "--target", str(s.pyocd_target)],
+                check=_check_pyocd_target, diagnose=_diagnose_pyocd),
         Flasher("openocd", "openocd", "openocd_config", "install the Debian package openocd (apt-get install openocd)",
                 lambda s, b, image: ["openocd", "-f", str(s.openocd_config), "-c",
                                      f"program {_tcl_word(image)} verify reset exit"],
@@ -132,7 +187,7 @@ def check_installed(flasher: str, search_path: str | None = None) -> str:
     return found
 
 
-def _run(argv: list[str], what: str) -> None:
+def _run(argv: list[str], what: str, diagnose: Callable[[str], str | None] | None = None) -> None:
     logger.debug("running %s", shlex.join(argv))
     try:
         with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -142,16 +197,20 @@ def _run(argv: list[str], what: str) -> None:
         raise QmcuError(f"{what} did not finish within {FLASH_TIMEOUT_S:g}s",
                         "check the USB cable and that the board is powered") from err
     if proc.returncode != 0:
+        fix = diagnose(out + err_text) if diagnose is not None else None
         raise QmcuError(f"{what} failed (exit code {proc.returncode}): {last_lines(out + err_text, 3)}",
-                        "check the USB cable, and that no debugger or other flasher holds the ST-Link")
+                        fix or "check the USB cable, and that no debugger or other flasher holds the ST-Link")
 
 
 def _program(board: Board, flasher: str | None, search_path: str | None = None) -> str:
-    """Full path of the flasher's program, and of objcopy when the flasher needs a raw binary."""
-    chosen, _ = _choose(board, flasher)
+    """Full path of the flasher's program (objcopy too when the flasher needs a raw binary), after its own checks."""
+    chosen, settings = _choose(board, flasher)
     if chosen.needs_bin and shutil.which(OBJCOPY, path=search_path) is None:
         raise QmcuError(f"{OBJCOPY} is not installed", "install the Debian package binutils-arm-none-eabi (run tools/setup.sh)")
-    return check_installed(chosen.name, search_path)
+    program = check_installed(chosen.name, search_path)
+    if chosen.check is not None:
+        chosen.check(board, settings, program)
+    return program
 
 
 def _preflight(board: Board, image: Path, flasher: str | None, search_path: str | None) -> tuple[list[str], str]:
@@ -187,5 +246,8 @@ def flash(board: Board, image: Path, flasher: str | None = None, dry_run: bool =
     for cmd in prepare:
         _run([str(shutil.which(cmd[0])), *cmd[1:]], f"{cmd[0]} for {image.name}")
     print(f"flashing {board.id}: {shlex.join(argv)}")
-    _run([program, *argv[1:]], f"flashing {image.name} into {board.id}")
+    chosen, settings = _choose(board, flasher)
+    diagnose = chosen.diagnose
+    _run([program, *argv[1:]], f"flashing {image.name} into {board.id}",
+         (lambda output: diagnose(settings, program, output)) if diagnose is not None else None)
     return argv

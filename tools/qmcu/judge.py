@@ -13,7 +13,7 @@ import numpy as np
 
 from . import reference
 from .intmodel import IntModel
-from .records import RecordStream, Result
+from .records import RecordStream, Result, fault_line
 from .vectors import Vectors, predictions
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,12 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
                             f"{correct}/{len(labels)}")
     if end.status != 0:
         problems.append(f"firmware exit status {end.status}")
+    fault = fault_line(stream.text_lines)
+    if fault is not None:
+        problems.append(f"the firmware printed {fault.strip()!r}")
+    frozen = _frozen_counter(stream)
+    if frozen is not None:
+        problems.append(frozen)
 
     return Verdict(
         model=begin.model, mode=begin.mode, unit=begin.unit, inferences=n, correct=correct,
@@ -104,6 +110,26 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
         layer_counts=dict(stream.layers) if any(stream.layers.values()) else {},
         stack_bytes=end.stack, status=end.status, problems=problems,
     )
+
+
+def _frozen_counter(stream: RecordStream) -> str | None:
+    """A cycle counter that did not advance: every inference (or layer) takes cycles, so a 0 means it stood still.
+
+    A counter that stops gives zero deltas from then on: all zeros when it never ran (or stopped before
+    the first inference), zeros from some index on when it stopped mid-run. Only cycle counts are held
+    to this; an instruction count of 0 is how a board without a counter reports.
+    """
+    if stream.begin.unit != "cycles":
+        return None
+    counts = [r.count for r in stream.results]
+    zeros = [i for i, n in enumerate(counts) if n == 0]
+    layers = sorted(name for name, n in stream.layers.items() if n == 0)
+    if not zeros and not layers:
+        return None
+    where = (f"{len(zeros)} of {len(counts)} inferences took 0 cycles (first at index {zeros[0]})" if zeros
+             else f"layer {layers[0]} took 0 cycles")
+    return (f"the cycle counter did not advance: {where}; the DWT counter was stopped (a debugger that disconnects "
+            "clears DEMCR), so these cycle counts are not measurements")
 
 
 def _shape_problem(stream: RecordStream, model: IntModel) -> str | None:

@@ -5,7 +5,10 @@ Every record is one ASCII line, ``QM <seq> <TYPE> <key>=<value> ... *<crc>``, wh
 digits. Any other line is free text and is kept. The firmware side is firmware/platform/records.hpp.
 
 The parser is strict on purpose: a stream that is not complete and intact raises ProtocolError, so a
-damaged or truncated run can never be judged as if it were whole.
+damaged or truncated run can never be judged as if it were whole. Two allowances, both before the
+stream's first record only: non-printable bytes in front of the first ``QM `` (a glitch on a real
+board's TX line during reset: 0xFF or 0x00) are skipped, and a StreamReader in restart mode (a board
+whose port was open while its previous image still printed) starts over at a valid ``QM 0 BEGIN``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
 PREFIX = "QM "
+# The line a new stream starts with (the BEGIN record always has seq 0).
+BEGIN_PREFIX = f"{PREFIX}0 BEGIN "
+# The firmware's fault line (firmware/platform/cortexm/startup.cpp): "FAULT <what> [pc=.. lr=..]".
+FAULT_PREFIX = "FAULT "
 MODES = ("xor", "grid", "exhaustive", "test")
 UNITS = ("instructions", "cycles", "none")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -33,6 +40,7 @@ _KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 _TYPE_RE = re.compile(r"[A-Z]+")
 _SEQ_RE = re.compile(r"0|[1-9][0-9]*")
 _CRC_RE = re.compile(r"[0-9a-f]{8}")
+_NON_PRINTABLE = "".join(chr(c) for c in range(256) if not 0x20 <= c <= 0x7E)  # as latin-1 decodes bytes
 
 Kind = Literal["int", "int8s", "token"]
 # Keys of every record type and how their values read; a record must carry exactly these keys.
@@ -105,6 +113,17 @@ def crc32(data: bytes | str) -> int:
     return zlib.crc32(data.encode("latin-1") if isinstance(data, str) else data) & 0xFFFFFFFF
 
 
+def skip_junk(line: str) -> str:
+    """line without the non-printable bytes in front of a record (a TX glitch during reset), else line unchanged."""
+    stripped = line.lstrip(_NON_PRINTABLE)
+    return stripped if stripped != line and stripped.startswith(PREFIX) else line
+
+
+def fault_line(text_lines: Iterable[str]) -> str | None:
+    """The firmware's first FAULT line among text lines, if any."""
+    return next((ln for ln in text_lines if ln.startswith(FAULT_PREFIX)), None)
+
+
 def format_record(seq: int, type: str, fields: Sequence[tuple[str, str | int | Sequence[int]]]) -> str:
     """One record line, newline included, byte for byte what the firmware's RecordWriter prints."""
     parts = [f"{PREFIX}{seq}", type]
@@ -118,6 +137,21 @@ def format_record(seq: int, type: str, fields: Sequence[tuple[str, str | int | S
         parts.append(f"{key}={text}")
     body = " ".join(parts)
     return f"{body} *{crc32(body):08x}\n"
+
+
+# Allowances for what a run prints besides its R records: a free-text line per labelled input (the
+# XOR app prints one), and BEGIN, SUM, LAYER, END and the accuracy line together.
+TEXT_BYTES_PER_LABELLED = 100
+FIXED_BYTES = 2048
+
+
+def stream_bytes(inputs: Iterable[Sequence[int]], outputs: int, labelled: int) -> int:
+    """An upper bound of the bytes a run over these inputs prints (each output and count at its longest)."""
+    tail = len(f" out={','.join(['-128'] * outputs)} n={INT32_MIN} *00000000\n")
+    total = FIXED_BYTES + TEXT_BYTES_PER_LABELLED * labelled
+    for i, values in enumerate(inputs):
+        total += len(f"{PREFIX}{i + 1} R i={i} in={','.join(str(int(v)) for v in values)}") + tail
+    return total
 
 
 @dataclass(frozen=True)
@@ -385,6 +419,8 @@ def parse_stream(text: str | bytes) -> RecordStream:
     records: list[_Line] = []
     text_lines: list[str] = []
     for lineno, line in enumerate(lines, start=1):
+        if not records:
+            line = skip_junk(line)
         if line.startswith(PREFIX):
             records.append(_parse_line(line, lineno))
         else:
@@ -411,33 +447,93 @@ class StreamReader:
 
     feed() returns the records completed by the new bytes and raises ProtocolError as soon as the
     stream is known to be damaged; done turns True with END; finish() returns the whole RecordStream.
+
+    With restart=True (a board flashed while its port is read: bytes of the image it ran before may
+    still arrive), a valid ``QM 0 BEGIN`` record anywhere in a line starts the stream over: what came
+    before it is dropped, stream_start says where in the fed bytes the new stream begins, and a
+    damaged record does not raise but is kept in damage until a restart clears it (the caller decides
+    when waiting for one is over). fault holds the firmware's FAULT line once one has arrived.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, restart: bool = False) -> None:
+        self._restart = restart
         self._pending = b""
+        self._fed = 0  # bytes fed before _pending
         self._lineno = 0
         self._checker = _Checker()
         self.text_lines: list[str] = []
+        self.damage: ProtocolError | None = None
+        self.fault: str | None = None
+        self.stream_start = 0
+        self.restarts = 0
+        self._seen_records = False  # any record line (intact or not) in the current stream
 
     @property
     def done(self) -> bool:
-        return self._checker.end is not None
+        return self._checker.end is not None and self.damage is None
 
     def feed(self, data: bytes) -> list[Record]:
         *complete, self._pending = (self._pending + data).split(b"\n")
         new: list[Record] = []
         for raw in complete:
+            start = self._fed
+            self._fed += len(raw) + 1
             self._lineno += 1
             line = raw.decode("latin-1")
             line = line[:-1] if line.endswith("\r") else line
-            if line.startswith(PREFIX):
-                new.append(self._checker.add(_parse_line(line, self._lineno)))
-            else:
+            if self._restart:
+                at = self._restart_at(line)
+                # A BEGIN after records (an old stream), or inside a line (cut into an old one), starts over.
+                if at is not None and (at > 0 or self._seen_records):
+                    self._start_over(start + at)
+                    line = line[at:]
+            if not self._checker.lines:
+                line = skip_junk(line)
+            if not line.startswith(PREFIX):
                 self.text_lines.append(line)
+                if self.fault is None and line.startswith(FAULT_PREFIX):
+                    self.fault = line
+                continue
+            self._seen_records = True
+            if self.damage is not None:
+                continue  # a damaged stream: only a restart helps
+            try:
+                new.append(self._checker.add(_parse_line(line, self._lineno)))
+            except ProtocolError as err:
+                if not self._restart:
+                    raise
+                logger.debug("damaged record, waiting for a restart: %s", err)
+                self.damage = err
         return new
+
+    def _restart_at(self, line: str) -> int | None:
+        """Where a valid BEGIN record starts in line, if one does."""
+        at = line.rfind(BEGIN_PREFIX)
+        if at < 0:
+            return None
+        try:
+            _parse_line(line[at:], self._lineno)
+        except ProtocolError:
+            return None
+        return at
+
+    def _start_over(self, offset: int) -> None:
+        if offset > self.stream_start:
+            logger.info("dropped %d bytes before the new stream's BEGIN (the previous image's output)",
+                        offset - self.stream_start)
+        self._checker = _Checker()
+        self.text_lines = []
+        self.damage = None
+        self.fault = None
+        self._seen_records = False
+        self.stream_start = offset
+        self.restarts += 1
+        self._lineno = 1  # the BEGIN line is line 1 of the new stream, as parse_stream counts it
 
     def finish(self) -> RecordStream:
         """The complete stream once the console has closed; raises ProtocolError if it is not complete."""
+        if self.damage is not None:
+            raise self.damage
         text_lines = list(self.text_lines)
         total = self._lineno
         if self._pending:

@@ -24,12 +24,26 @@ constexpr uint32_t kEgrUg = 1u << 0;
 
 inline volatile uint32_t& tim(uintptr_t offset) { return reg32(static_cast<uintptr_t>(QMCU_TIM_BASE) + offset); }
 #elif defined(QMCU_COUNTER_DWT) && QMCU_COUNTER_DWT
+constexpr uintptr_t kCpuid = 0xE000ED00u;
+constexpr uint32_t kPartnoCortexM7 = 0xC27u;  // CPUID.PARTNO, bits 15:4
 constexpr uintptr_t kDemcr = 0xE000EDFCu;
 constexpr uint32_t kDemcrTrcena = 1u << 24;
 constexpr uintptr_t kDwtCtrl = 0xE0001000u;
 constexpr uintptr_t kDwtCyccnt = 0xE0001004u;
-constexpr uintptr_t kDwtLar = 0xE0001FB0u;  // lock access register (Cortex-M7); ignored elsewhere
+constexpr uintptr_t kDwtLar = 0xE0001FB0u;  // lock access register: Cortex-M7 only
+constexpr uint32_t kDwtUnlock = 0xC5ACCE55u;
 constexpr uint32_t kDwtCyccntena = 1u << 0;
+
+// Trace on (DEMCR.TRCENA), the DWT unlocked where it has a software lock (Cortex-M7: writes to a
+// locked DWT are ignored; other cores have no lock-access register there, so it is not written),
+// then the cycle counter on. Idempotent: setting bits that are set changes nothing.
+void dwt_enable() {
+    reg32(kDemcr) |= kDemcrTrcena;
+    if (((reg32(kCpuid) >> 4) & 0xFFFu) == kPartnoCortexM7) {
+        reg32(kDwtLar) = kDwtUnlock;
+    }
+    reg32(kDwtCtrl) |= kDwtCyccntena;
+}
 #endif
 
 }  // namespace
@@ -50,12 +64,16 @@ void counter_start() {
     tim(kTimCnt) = 0;
     tim(kTimCr1) = kCr1Cen;
 #elif defined(QMCU_COUNTER_DWT) && QMCU_COUNTER_DWT
-    reg32(kDemcr) |= kDemcrTrcena;
-    reg32(kDwtLar) = 0xC5ACCE55u;
+    dwt_enable();
     reg32(kDwtCyccnt) = 0;
-    reg32(kDwtCtrl) |= kDwtCyccntena;
 #endif
 }
+
+#if defined(QMCU_COUNTER_DWT) && QMCU_COUNTER_DWT
+// pyOCD writes DEMCR = 0 when it disconnects after flashing, which stops CYCCNT (and the session
+// ends after the reset that started this image, so counter_start() alone is not enough).
+void counter_resume() { dwt_enable(); }
+#endif
 
 uint32_t counter_read() {
 #if defined(QMCU_COUNTER_STM32_TIM) && QMCU_COUNTER_STM32_TIM

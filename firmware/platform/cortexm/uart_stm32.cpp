@@ -44,7 +44,8 @@ void console_write(const char* p, size_t n) {
 namespace detail {
 
 void console_init() {
-    // BRR is written with the USART disabled (the v2 layout requires it); 8N1 and 16x oversampling
+    // Runs before the TX pin is switched to the USART (board_init), so the pin meets a USART that
+    // already drives the idle level. BRR is written with the USART disabled (the v2 layout requires it); 8N1 and 16x oversampling
     // are the reset values of CR1's other bits, CR2 and CR3.
     usart(kCr1) = 0;
     usart(kBrr) = board_config::kUartDivisor;

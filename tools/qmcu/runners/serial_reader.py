@@ -1,10 +1,15 @@
 """Read one result stream from a serial console: QEMU's UART (socket or pty) or a board's serial port.
 
-read_records() reads until the END record has arrived (records.StreamReader decides), drains what
-follows for a moment, and returns everything as text for the judge. It never writes to the port. A
-port that cannot be opened, a stream that stops before END, or a damaged record is a QmcuError
-naming the port, what arrived and the fix; a port that goes away mid-stream (QEMU exited, cable
-pulled) is PortClosed, which carries the text received so far.
+read_records() reads until the END record has arrived (records.StreamReader decides) or the
+firmware's FAULT line has (a faulted firmware prints nothing more: waiting for the timeout would only
+hide it), drains what follows for a moment, and returns everything as text for the judge. It never
+writes to the port. A port that cannot be opened, a stream that stops before END, or a damaged
+record is a QmcuError naming the port, what arrived and the fix; a port that goes away mid-stream
+(QEMU exited, cable pulled) is PortClosed, which carries the text received so far.
+
+A real board's port is read while the board is flashed (FlashWindow): bytes that arrive before the
+flasher starts are the old image's and are dropped, the stream starts over at the new image's
+``QM 0 BEGIN`` (records.StreamReader restart mode), and the returned text starts there.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ logger = logging.getLogger(__name__)
 POLL_S = 0.05
 # After END, bytes still on the way (the rest of the line, text after it) get this long to arrive.
 DRAIN_S = 0.2
+# After the flasher has returned, the new image's BEGIN may still be on its way (USB latency) this long.
+RESTART_GRACE_S = 1.0
 
 LineCallback = Callable[[str], None]
 
@@ -69,6 +76,35 @@ def open_port(port: str, baudrate: int = 115200) -> serial.SerialBase:
 
 def port_name(port: serial.SerialBase) -> str:
     return str(getattr(port, "name", None) or getattr(port, "port", None) or port)
+
+
+class FlashWindow:
+    """The time around flashing a board whose port is already open, as the reader must see it.
+
+    Before start(), whatever arrives was printed by the image the board ran before and is dropped.
+    From start() until grace_s after end(), the old image may still be printing (until the flasher
+    halts it) and the new one starts at the reset: the stream may start over at a new BEGIN, so a
+    damaged record, an END or a FAULT does not end the read yet.
+    """
+
+    def __init__(self, grace_s: float = RESTART_GRACE_S) -> None:
+        self.grace_s = grace_s
+        self.started: float | None = None
+        self.ended: float | None = None
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def end(self) -> None:
+        self.ended = time.monotonic()
+
+    @property
+    def before_flashing(self) -> bool:
+        return self.started is None
+
+    @property
+    def open(self) -> bool:
+        return self.ended is None or time.monotonic() < self.ended + self.grace_s
 
 
 class _Lines:
@@ -113,24 +149,40 @@ def _timeout_error(name: str, timeout_s: float, baudrate: int, received: bytearr
                      "the firmware hangs or stopped early (see the last lines); if it is only slow, raise timeout=")
 
 
+def _damaged(name: str, err: ProtocolError, received: bytearray) -> QmcuError:
+    return QmcuError(f"the result stream from {name} is damaged: {err}; last lines: "
+                     f"{last_lines(received.decode('latin-1'))}",
+                     "check the baud rate and the cable; a stream that starts mid-way means the board "
+                     "was already running: reset it after the port is open")
+
+
 def read_records(port: serial.SerialBase | str, timeout_s: float, baudrate: int = 115200,
-                 on_line: LineCallback | None = None, writer_alive: Callable[[], bool] | None = None) -> str:
-    """Everything the console printed up to and just after the END record.
+                 on_line: LineCallback | None = None, writer_alive: Callable[[], bool] | None = None,
+                 flashing: FlashWindow | None = None) -> str:
+    """Everything the console printed up to and just after the END record (or the FAULT line).
 
     port is an open pyserial port (left open; baudrate is then ignored) or a device path / pyserial URL,
     opened here at baudrate and closed again. on_line, if given, sees every complete line as it arrives.
     writer_alive, if given, says whether the writer still runs: once it has stopped and the port holds
     nothing more, the port counts as closed (a pty whose writer exited never signals it by itself).
+    flashing, if given, is the window in which the board is flashed (see FlashWindow): the text
+    returned then starts where this image's stream does.
     """
     owned = isinstance(port, str)
     ser = open_port(port, baudrate) if isinstance(port, str) else port
     name = port if isinstance(port, str) else port_name(port)
     saved_timeout = ser.timeout
     ser.timeout = POLL_S
-    reader, lines, received = StreamReader(), _Lines(on_line), bytearray()
+    reader, lines, received = StreamReader(restart=flashing is not None), _Lines(on_line), bytearray()
+    fed_from = 0  # where in received the bytes fed to the reader start (the old image's bytes come before)
     try:
         deadline = time.monotonic() + timeout_s
-        while not reader.done:
+        while True:
+            settled = flashing is None or not flashing.open
+            if settled and reader.damage is not None:
+                raise _damaged(name, reader.damage, received)
+            if settled and (reader.done or reader.fault is not None):
+                break
             if time.monotonic() >= deadline:
                 raise _timeout_error(name, timeout_s, baudrate, received)
             # Asked before the read: a writer that had stopped then cannot have anything left after an empty read.
@@ -140,13 +192,15 @@ def read_records(port: serial.SerialBase | str, timeout_s: float, baudrate: int 
                 raise PortClosed(name, received.decode("latin-1"), OSError("the writer stopped"))
             received += chunk
             lines.feed(chunk)
+            if flashing is not None and flashing.before_flashing:
+                fed_from = len(received)  # printed before the flasher started: the old image's
+                continue
             try:
                 reader.feed(chunk)
             except ProtocolError as err:
-                raise QmcuError(f"the result stream from {name} is damaged: {err}; last lines: "
-                                f"{last_lines(received.decode('latin-1'))}",
-                                "check the baud rate and the cable; a stream that starts mid-way means the board "
-                                "was already running: reset it after the port is open") from err
+                raise _damaged(name, err, received) from err
+        if reader.fault is not None and not reader.done:
+            logger.debug("stopped reading %s at the firmware's fault line: %s", name, reader.fault)
         _drain(ser, received, lines)
     finally:
         if owned:
@@ -154,8 +208,12 @@ def read_records(port: serial.SerialBase | str, timeout_s: float, baudrate: int 
         else:
             with contextlib.suppress(serial.SerialException, OSError):  # a port that went away cannot be reset
                 ser.timeout = saved_timeout
+    start = fed_from + reader.stream_start
+    if start:
+        logger.debug("dropped the first %d of %d bytes from %s: printed before this image's stream", start,
+                     len(received), name)
     logger.debug("read %d bytes from %s", len(received), name)
-    return received.decode("latin-1")
+    return received[start:].decode("latin-1")
 
 
 def _drain(ser: serial.SerialBase, received: bytearray, lines: _Lines) -> None:
