@@ -19,9 +19,9 @@ from .intmodel import IntModel
 from .judge import Verdict, accuracy_gates, judge
 from .options import BuildOptions
 from .paths import BUILD_DIR
-from .records import ProtocolError, parse_stream
+from .records import ProtocolError, parse_stream, stream_bytes
 from .runners.result import RunResult, last_lines
-from .vectors import make_vectors
+from .vectors import Vectors, make_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,13 @@ def forward_sizes(elf: Path, tool_prefix: str) -> dict[str, int]:
     return {"forward_flash": flash, "forward_ram": ram}
 
 
-def execute(opts: BuildOptions, program: Path) -> tuple[RunResult, list[int] | None]:
-    """Run the program on its board; under QEMU the host-side plugin also counts every qmcu_infer call."""
+def execute(opts: BuildOptions, program: Path, vectors: Vectors | None = None,
+            outputs: int = 1) -> tuple[RunResult, list[int] | None]:
+    """Run the program on its board; under QEMU the host-side plugin also counts every qmcu_infer call.
+
+    On a real board the timeout is at least what its UART needs for the records of vectors (outputs
+    values each) at its baud rate (runners.board.run_timeout).
+    """
     board = opts.board
     if board.kind == "host":
         from .runners.host import run_host
@@ -75,9 +80,12 @@ def execute(opts: BuildOptions, program: Path) -> tuple[RunResult, list[int] | N
             result = run_qemu(board, program, opts.timeout, plugin)
         counts = insn_plugin.read_counts(counts_file)[0] if counts_file.exists() else None
         return result, counts
-    from .runners.board import run_board
+    from .runners.board import run_board, run_timeout
 
-    result = run_board(board, program, opts.port or None, opts.flasher or None, opts.timeout, dry_run=opts.dry_run)
+    timeout = opts.timeout
+    if vectors is not None:
+        timeout = run_timeout(board, stream_bytes(vectors.inputs_q, outputs, len(vectors.labels)), timeout)
+    result = run_board(board, program, opts.port or None, opts.flasher or None, timeout, dry_run=opts.dry_run)
     if isinstance(result, list):  # dry run: the flash command was printed, nothing ran
         raise QmcuError("dry run: nothing was flashed or run", "drop dry_run=1 to flash the board and read its results")
     return result, None
@@ -175,12 +183,12 @@ def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
     """
     for path in report_paths(opts, program):
         path.unlink(missing_ok=True)
-    result, plugin_counts = execute(opts, program)
+    vectors = make_vectors(model, opts.mode, opts.testset)
+    result, plugin_counts = execute(opts, program, vectors, model.output_size)
     try:
         stream = parse_stream(result.output_text)
     except ProtocolError as err:
         raise stream_error(opts, program, result, err) from err
-    vectors = make_vectors(model, opts.mode, opts.testset)
     verdict = judge(stream, model, vectors, opts.example.require_all_correct)
     prov = model.provenance
     verdict.problems += accuracy_gates(verdict, prov.get("float_test_accuracy"),
