@@ -35,6 +35,9 @@ def compile_host(src: Path, out: Path, defines: dict[str, int] | None = None, ex
     return out
 
 
+TEXTBOOK_TESTSET = TEXTBOOK_HEADER.with_name("testset.npz")
+
+
 @pytest.fixture(scope="session")
 def textbook_model() -> intmodel.IntModel:
     return intmodel.load(TEXTBOOK_HEADER.with_name("intmodel.json"))

@@ -51,9 +51,10 @@ def trained_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build
 
 
-@pytest.mark.parametrize("array,index", [("kSigmoidLUT", 137), ("kFc1Weights", 0), ("kFc1FastFoldedBiases", 1)])
-def test_hand_edited_header_is_regenerated_not_used(trained_build: Path, array: str, index: int) -> None:
-    header = trained_build / "models" / "trained" / "weights.hpp"
+@pytest.mark.parametrize("name,array,index", [("model.hpp", "kL2Table", 137), ("weights.hpp", "kFc1Weights", 0),
+                                              ("model.hpp", "kL0FoldedBiases", 1)])
+def test_hand_edited_header_is_regenerated_not_used(trained_build: Path, name: str, array: str, index: int) -> None:
+    header = trained_build / "models" / "trained" / name
     fresh = header.read_text()
     _edit_array_entry(header, array, index)
     proc = _passing_run(trained_build)
@@ -92,10 +93,10 @@ def _flip_image_byte(elf: Path, symbol: str, offset: int) -> None:
 def test_image_check_rejects_an_image_that_does_not_hold_the_model(trained_build: Path) -> None:
     elf = trained_build / CELL / "app.elf"
     model = intmodel.load(trained_build / "models" / "trained" / "intmodel.json")
-    assert check_image_holds_model(elf, model, "xor_app.cpp", seed_api=False).endswith("(340 bytes)")
-    _flip_image_byte(elf, "kSigmoidLUT", 137)
+    assert check_image_holds_model(elf, model).endswith("(340 bytes)")
+    _flip_image_byte(elf, "kL2Table", 137)
     with pytest.raises(QmcuError, match="does not hold the integer model: sigmoid table differs at byte 137"):
-        check_image_holds_model(elf, model, "xor_app.cpp", seed_api=False)
+        check_image_holds_model(elf, model)
     # Even with its seal forged, the build refuses to run it.
     seals.record(elf)
     proc = scons(trained_build, "board=qemu-m4", "run")
@@ -126,12 +127,12 @@ def test_image_check_covers_a_generated_model(tmp_path: Path) -> None:
     exe = tmp_path / "tiny"
     subprocess.run(["g++", "-std=c++17", "-O2", f"-I{model_dir}", f"-I{REPO_ROOT / 'firmware' / 'runtime'}",
                     str(src), "-o", str(exe)], check=True)
-    assert check_image_holds_model(exe, small, "mlp_app.cpp", seed_api=False).endswith("(340 bytes)")
+    assert check_image_holds_model(exe, small).endswith("(340 bytes)")
     other = intmodel.IntModel(name="tiny", input_size=2, input_scale=tb.input_scale,
                               input_zero_point=tb.input_zero_point,
                               layers=[tb.layers[0], _bump_weight(tb.layers[1]), tb.layers[2]])
     with pytest.raises(QmcuError, match="fc2 weights differs at byte 0"):
-        check_image_holds_model(exe, other, "mlp_app.cpp", seed_api=False)
+        check_image_holds_model(exe, other)
 
 
 def _bump_weight(layer: intmodel.Dense) -> intmodel.Dense:
@@ -155,19 +156,10 @@ def test_edited_intmodel_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "w.hpp").exists()
 
 
-def test_intmodel_from_another_checkpoint_is_refused(trained_build: Path, tmp_path: Path) -> None:
-    model = intmodel.load(trained_build / "models" / "trained" / "intmodel.json")
-    assert model.provenance["checkpoint_sha256"] == seals.file_sha256(trained_build / "models" / "trained" / "float.pt")
-    other = tmp_path / "other.pt"
-    other.write_bytes(b"not the checkpoint")
-    with pytest.raises(QmcuError, match="computed from another checkpoint"):
-        intmodel.verify_source(model, other)
-
-
 def test_edited_intmodel_in_the_build_is_regenerated(trained_build: Path) -> None:
     path = trained_build / "models" / "trained" / "intmodel.json"
     fresh = path.read_text()
-    path.write_text(fresh.replace('"seed": 42', '"seed": 7'))
+    path.write_text(fresh.replace('"seed": 42', '"seed": 7', 1))
     proc = _passing_run(trained_build)
     assert "intmodel.json was changed after qmcu wrote it; regenerating it" in proc.stderr
     assert path.read_text() == fresh
@@ -175,14 +167,16 @@ def test_edited_intmodel_in_the_build_is_regenerated(trained_build: Path) -> Non
 
 def test_edited_committed_textbook_header_is_refused(tmp_path: Path) -> None:
     """The committed header must be exactly the emission of the committed intmodel.json."""
-    original = TEXTBOOK_HEADER.read_text()
+    header = TEXTBOOK_HEADER.with_name("model.hpp")
+    original = header.read_text()
+    assert "-97, -97, -96" in original
     try:
-        TEXTBOOK_HEADER.write_text(original.replace("-97, -97, -96", "-97, -96, -96", 1))
+        header.write_text(original.replace("-97, -97, -96", "-97, -96, -96", 1))
         proc = scons(tmp_path, "board=qemu-m4", "model=textbook", "build")
         assert proc.returncode != 0
-        assert "weights.hpp is not what qmcu emits for intmodel.json" in proc.stderr
+        assert "model.hpp is not what qmcu emits for intmodel.json" in proc.stderr
     finally:
-        TEXTBOOK_HEADER.write_text(original)
+        header.write_text(original)
 
 
 def test_concurrent_runs_in_one_build_folder_wait_and_never_mix(tmp_path: Path) -> None:
@@ -196,9 +190,9 @@ def test_concurrent_runs_in_one_build_folder_wait_and_never_mix(tmp_path: Path) 
     assert first.returncode == 0, out1 + err1
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"waiting for another qmcu run on {tmp_path}" in second.stderr
-    assert "training the float32 XOR model" in second.stdout  # seed 42 again, not seed 7's model
+    assert "capturing, calibrating and quantizing" in second.stdout  # seed 42 again, not seed 7's model
     model = intmodel.load(tmp_path / "models" / "trained" / "intmodel.json")
-    assert model.provenance["seed"] == 42
+    assert model.provenance["options"]["seed"] == 42
     assert report(tmp_path, "qemu-m4")["model_sha256"] == model.digest()
     again = scons(tmp_path, "board=qemu-m4", "run")
-    assert again.returncode == 0 and "training" not in again.stdout
+    assert again.returncode == 0 and "capturing" not in again.stdout

@@ -105,9 +105,9 @@ def test_corrupt_intmodel_file(tmp_path: Path) -> None:
 
 
 def test_cli_error_is_one_line_and_nonzero(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "qmcu.cli", "quantize", "--checkpoint", str(tmp_path / "none.pt"),
-                           "--out", str(tmp_path / "m.json")], capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "qmcu.cli", "quantize", "--model", str(tmp_path / "none.py"),
+                           "--out", str(tmp_path / "m")], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"qmcu: error: checkpoint {tmp_path / 'none.pt'} does not exist; "
-                                                "train first: qmcu train"]
-    assert not (tmp_path / "m.json").exists()
+    assert proc.stderr.strip().splitlines() == [f"qmcu: error: model file {tmp_path / 'none.py'} does not exist; "
+                                                "give model= the path of a .py model file or .pt2 program"]
+    assert not (tmp_path / "m").exists()

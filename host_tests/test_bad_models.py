@@ -22,7 +22,6 @@ from torch import nn
 from qmcu.errors import QmcuError
 from qmcu.intmodel import Lut
 from qmcu.sequential import lut_table, quantize_sequential
-from qmcu.train import save_checkpoint
 from qmcu.xor_model import calibration_grid, textbook_model
 
 QMCU = [sys.executable, "-m", "qmcu.cli"]
@@ -135,19 +134,25 @@ def test_sigmoid_table_of_a_huge_logit_range_does_not_overflow() -> None:
     assert isinstance(sigmoid, Lut) and sigmoid.table[0] == -128
 
 
-def _checkpoint(tmp_path: Path, model: nn.Module) -> Path:
-    path = tmp_path / "float.pt"
-    save_checkpoint(model, 0, path)  # type: ignore[arg-type]
+def _model_file(tmp_path: Path) -> Path:
+    """A model file whose XOR net has one huge weight (1e9) in fc1."""
+    path = tmp_path / "huge_weight.py"
+    path.write_text("import torch\nfrom qmcu.xor_data import XOR_INPUTS, XOR_LABELS, calibration_grid\n"
+                    "from qmcu.xor_model import textbook_model\n\n"
+                    "def model():\n    m = textbook_model()\n    with torch.no_grad():\n"
+                    "        m.fc1.weight[0, 0] = 1e9\n    return m\n\n"
+                    "def calibration():\n    return calibration_grid()\n\n"
+                    "def test():\n    return XOR_INPUTS, XOR_LABELS\n")
     return path
 
 
 def test_cli_quantize_shows_the_warnings_and_refuses_absurd_calibration(tmp_path: Path) -> None:
-    checkpoint = _checkpoint(tmp_path, _xor_with("fc1.weight", (0, 0), 1e9))
+    model_file = _model_file(tmp_path)
     wide = tmp_path / "wide.csv"
     wide.write_text("100000,100000\n")
-    out = tmp_path / "intmodel.json"
-    proc = subprocess.run([*QMCU, "quantize", "--checkpoint", str(checkpoint), "--calibration", str(wide),
-                           "--out", str(out)], capture_output=True, text=True, check=False)
+    out = tmp_path / "out" / "intmodel.json"
+    proc = subprocess.run([*QMCU, "quantize", "--model", str(model_file), f"calibration={wide}",
+                           "--out", str(out.parent)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "calibration set: 1 row(s) but only 1 distinct sample" in proc.stderr
@@ -156,8 +161,8 @@ def test_cli_quantize_shows_the_warnings_and_refuses_absurd_calibration(tmp_path
     absurd = tmp_path / "absurd.csv"
     absurd.write_text("0,0\n1,1\n1e30,0\n")
     out.unlink()
-    proc = subprocess.run([*QMCU, "quantize", "--checkpoint", str(checkpoint), "--calibration", str(absurd),
-                           "--out", str(out)], capture_output=True, text=True, check=False)
+    proc = subprocess.run([*QMCU, "quantize", "--model", str(model_file), f"calibration={absurd}",
+                           "--out", str(out.parent)], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "qmcu: error: calibration value 1e+30 (row 2, column 0) is beyond +-1e+12: a range that wide quantizes every "

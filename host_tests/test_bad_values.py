@@ -19,7 +19,7 @@ import pytest
 from qmcu.calibrate import load_calibration_file
 from qmcu.errors import QmcuError
 from qmcu.options import parse_options
-from qmcu.paths import TEXTBOOK_HEADER
+from qmcu.paths import REPO_ROOT, TEXTBOOK_HEADER
 from qmcu.train import TrainConfig, train
 from scons_run import scons
 
@@ -96,29 +96,30 @@ def test_scons_refuses_bad_numbers_in_one_line_and_writes_no_model(tmp_path: Pat
     proc = scons(tmp_path, "board=host", *args, "run", timeout=120)
     key = args[0].split("=")[0]
     _one_error_line(proc, rf"^qmcu: error: (training diverged at )?{key}=")
-    assert not (tmp_path / "models" / "trained" / "float.pt").exists()
+    assert not (tmp_path / "models" / "trained" / "intmodel.json").exists()
     assert not list(tmp_path.glob("host-*/report*.json"))
 
 
-def test_cli_train_refuses_lr_inf_before_training(tmp_path: Path) -> None:
-    out = tmp_path / "float.pt"
-    proc = subprocess.run([*QMCU, "train", "--lr", "inf", "--out", str(out)], capture_output=True, text=True, check=False)
+def test_cli_quantize_refuses_lr_inf_before_training(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run([*QMCU, "quantize", "--model", str(REPO_ROOT / "examples" / "xor.py"), "lr=inf",
+                           "--out", str(out)], capture_output=True, text=True, check=False)
     _one_error_line(proc, r"^qmcu: error: lr=inf is not a positive finite number")
     assert not out.exists()
 
 
-@pytest.mark.parametrize("where", ["file", "dir", "proc"])
+@pytest.mark.parametrize("where", ["file", "under-file", "proc"])
 def test_emit_to_an_unwritable_place_is_one_line(tmp_path: Path, where: str) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory\n")
-    out = {"file": blocker / "weights.hpp", "dir": tmp_path, "proc": Path("/proc/qmcu-weights.hpp")}[where]
+    out = {"file": blocker, "under-file": blocker / "headers", "proc": Path("/proc/qmcu-headers")}[where]
     proc = subprocess.run([*QMCU, "emit", "--intmodel", str(TEXTBOOK_INTMODEL), "--out", str(out)],
                           capture_output=True, text=True, check=False)
-    line = _one_error_line(proc, rf"^qmcu: error: cannot write --out {out}: .*; give --out a file path in a writable "
-                                 r"directory$")
+    line = _one_error_line(proc, rf"^qmcu: error: cannot write --out {out}/model.hpp: .*; give --out a path in a "
+                                 r"writable directory$")
     assert proc.returncode == 2, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no temporary file left behind
-    assert not out.is_file()
+    assert not (out / "model.hpp").is_file()
 
 
 @pytest.mark.parametrize(("args", "match"), [

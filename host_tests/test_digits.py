@@ -27,13 +27,14 @@ def test_digits_on_qemu_m4(tmp_path: Path) -> None:
 def test_the_committed_digits_model_is_consistent() -> None:
     # The matrix's and the bench's digits cells run the committed integer model, so their exact budgets do
     # not depend on how this CPU rounds PyTorch's float arithmetic; its header is a fresh emission of it.
-    from qmcu import digits, intmodel
-    from qmcu.examples import EXAMPLES
+    from qmcu import intmodel
+    from qmcu.emit_model import render_model_header
+    from qmcu.examples import COMMITTED
 
-    assert digits.stale_committed_header() is None
-    json_path, _ = digits.committed_files()
+    json_path = COMMITTED["digits-committed"] / "intmodel.json"
+    assert intmodel.stale_emission(json_path, json_path.with_name("model.hpp"), render_model_header) is None
     model = intmodel.load(json_path)
     assert model.name == "digits" and model.input_size == 64
     assert [(lay.in_features, lay.out_features) for lay in model.layers if isinstance(lay, intmodel.Dense)] == \
         [(64, 32), (32, 10)]
-    assert EXAMPLES["digits-committed"].committed == json_path.parent
+    assert not model.provenance.get("seed_tutorial")

@@ -42,7 +42,7 @@ def test_report_matches_an_independent_reference_run(host_build: tuple[Path, str
     assert (rep["board"], rep["corner"], rep["correct"], rep["total"]) == ("host", "std0-float0", 4, 4)
     assert rep["bit_exact"] is True and rep["mismatches"] == 0
     model = intmodel.load(build / "models" / "trained" / "intmodel.json")
-    want = reference.forward(model, make_vectors(model, "xor").inputs_q)
+    want = reference.forward(model, make_vectors(model, "xor", build / "models" / "trained" / "testset.npz").inputs_q)
     assert rep["outputs"] == want.tolist()
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from conftest import TEXTBOOK_TESTSET
 from qmcu import reference
 from qmcu.intmodel import IntModel
 from qmcu.judge import Verdict, judge
@@ -21,7 +22,7 @@ from qmcu.vectors import Vectors, make_vectors, predictions
 
 @pytest.fixture(scope="module")
 def vectors(textbook_model: IntModel) -> Vectors:
-    return make_vectors(textbook_model, "xor")
+    return make_vectors(textbook_model, "xor", TEXTBOOK_TESTSET)
 
 
 def stream_text(model: IntModel, vectors: Vectors, *, inputs: np.ndarray | None = None,
@@ -193,7 +194,7 @@ def test_results_with_the_wrong_number_of_outputs_are_one_problem(textbook_model
 
 def test_exhaustive_mode_needs_no_sum(textbook_model: IntModel) -> None:
     # 65,536 results: built as records directly (formatting and parsing them all would take seconds).
-    vectors = make_vectors(textbook_model, "exhaustive")
+    vectors = make_vectors(textbook_model, "exhaustive", TEXTBOOK_TESTSET)
     outs = reference.forward(textbook_model, vectors.inputs_q)
 
     def stream(outputs: np.ndarray) -> RecordStream:

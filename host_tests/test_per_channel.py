@@ -33,6 +33,7 @@ from qmcu.errors import QmcuError
 from qmcu.image_model import check_image_holds_model
 from qmcu.intmodel import Dense, IntModel
 from qmcu.kernel_layout import PreparedDense, prepare_dense, render_prepared
+from qmcu.paths import REPO_ROOT
 from qmcu.pipeline import quantize_file_step
 from qmcu.sequential import quantize_sequential
 
@@ -252,9 +253,10 @@ def test_per_tensor_json_has_no_per_row_keys_and_default_is_per_tensor() -> None
     assert "QDenseFastPC" not in header and "Requantizers" not in header
 
 
-@pytest.mark.parametrize("cmd", [["qmcu.cli", "textbook", "--check"], ["qmcu.digits", "--check"]])
+@pytest.mark.parametrize("cmd", [["qmcu.cli", "freeze", "examples/xor_textbook.py", "firmware/models/textbook", "--check"]])
 def test_committed_per_tensor_models_still_check(cmd: list[str]) -> None:
-    proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, check=False, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, check=False, timeout=600,
+                          cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -326,7 +328,7 @@ def test_generated_per_channel_model_is_bit_exact_and_passes_the_image_check(tmp
         out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
         got = np.array(out.split(), dtype=np.int64).reshape(want.shape)
         assert np.array_equal(got, want), variant
-        line = check_image_holds_model(exe, pc, "model_app.cpp", False)
+        line = check_image_holds_model(exe, pc)
         assert "match intmodel.json" in line
     # A changed per-row requantizer is caught by the image check.
     first = pc.layers[0]
@@ -334,7 +336,7 @@ def test_generated_per_channel_model_is_bit_exact_and_passes_the_image_check(tmp
     other = IntModel(pc.name, pc.input_size, pc.input_scale, pc.input_zero_point,
                      [replace(first, multipliers=[first.multipliers[0] ^ 1, *first.multipliers[1:]]), *pc.layers[1:]])
     with pytest.raises(QmcuError, match="per-row requantizers"):
-        check_image_holds_model(exe, other, "model_app.cpp", False)
+        check_image_holds_model(exe, other)
 
 
 # --- quantize_file_step(weights=...) ----------------------------------------------------------------------------

@@ -7,20 +7,15 @@ import re
 import subprocess
 import sys
 
-from qmcu.cli import TEXTBOOK_INTMODEL
-from qmcu.emit_header import render_xor_header
 from qmcu.intmodel import IntModel
 from qmcu.paths import REPO_ROOT, TEXTBOOK_HEADER
-from qmcu.pipeline import quantize_step
 
 
-def test_committed_textbook_files_equal_a_fresh_emission(tmp_path: object) -> None:
-    from pathlib import Path
+def test_committed_textbook_files_equal_a_fresh_emission() -> None:
+    """firmware/models/textbook is examples/xor_textbook.py frozen: same integers, headers emitted from them."""
+    from qmcu.pipeline import freeze
 
-    fresh = Path(str(tmp_path)) / "intmodel.json"
-    model = quantize_step("textbook", None, None, fresh)
-    assert TEXTBOOK_INTMODEL.read_text() == fresh.read_text()
-    assert TEXTBOOK_HEADER.read_text() == render_xor_header(model)
+    assert freeze(REPO_ROOT / "examples" / "xor_textbook.py", TEXTBOOK_HEADER.parent, check=True) == []
 
 
 def test_textbook_model_is_the_seed_solution(textbook_model: IntModel) -> None:
@@ -34,9 +29,10 @@ def test_textbook_model_is_the_seed_solution(textbook_model: IntModel) -> None:
 
 
 def test_textbook_check_command_passes() -> None:
-    proc = subprocess.run([sys.executable, "-m", "qmcu.cli", "textbook", "--check"], capture_output=True, text=True,
-                          check=False)
-    assert proc.returncode == 0 and "textbook files are current" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "qmcu.cli", "freeze", "examples/xor_textbook.py",
+                           "firmware/models/textbook", "--check"], capture_output=True, text=True, check=False,
+                          cwd=REPO_ROOT)
+    assert proc.returncode == 0 and "is current: the quantization of xor_textbook.py" in proc.stdout
 
 
 def test_ci_runs_the_readme_test_line_verbatim() -> None:

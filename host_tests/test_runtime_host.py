@@ -54,7 +54,7 @@ def test_all_65536_inputs_bit_exact_at_every_corner(tmp_path: Path, corner: dict
     (tmp_path / "ex.cpp").write_text(EXHAUSTIVE)
     program = compile_host(tmp_path / "ex.cpp", tmp_path / "ex", corner, includes=MODEL_INC)
     got = np.frombuffer(subprocess.run([str(program)], capture_output=True, check=True).stdout, dtype=np.int8)
-    want = reference.forward(textbook_model, exhaustive_inputs())[:, 0]
+    want = reference.forward(textbook_model, exhaustive_inputs(2))[:, 0]
     diff = np.nonzero(got.astype(np.int64) != want)[0]
     assert diff.size == 0, f"{diff.size} differ; first index {diff[0]}: C++ {got[diff[0]]} Python {want[diff[0]]}"
 

@@ -17,7 +17,7 @@ from .paths import REPO_ROOT
 logger = logging.getLogger(__name__)
 
 
-_WRITE_FIX = "give --out a file path in a writable directory"
+_WRITE_FIX = "give --out a path in a writable directory"
 
 
 def check_writable(out: Path) -> None:

@@ -91,6 +91,9 @@ def render_seed_header(model: IntModel) -> str:
         *_requant_block("kFc1", fc1.name, fc1),
         *_requant_block("kFc2", fc2.name, fc2),
         "",
+        "// Sigmoid lookup table computed on the host (what buildQSigmoidLUT would fill): index q + 128.",
+        int_array("int8_t", "kSigmoidLUT", sig.table),
+        "",
         f"}}  // namespace {NAMESPACE}",
         "",
     ]

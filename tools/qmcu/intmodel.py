@@ -148,17 +148,6 @@ def _seal(doc: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def verify_source(model: IntModel, checkpoint: Path) -> None:
-    """Refuse an integer model that was not computed from this checkpoint (its recorded sha256)."""
-    from .seals import file_sha256
-
-    recorded = model.provenance.get("checkpoint_sha256")
-    if recorded is not None and checkpoint.is_file() and recorded != file_sha256(checkpoint):
-        raise QmcuError(f"integer model {model.name} was computed from another checkpoint than {checkpoint} "
-                        f"(recorded sha256 {str(recorded)[:12]}..., the file's {file_sha256(checkpoint)[:12]}...)",
-                        "re-run quantization (delete the intmodel.json; scons regenerates it)")
-
-
 def _int_range(model: str, where: str, values: list[int], lo: int, hi: int) -> None:
     for i, v in enumerate(values):
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:

@@ -83,8 +83,8 @@ class BuildOptions:
 
     @property
     def build_dir(self) -> Path:
-        """build/<board>-<corner>[-textbook][-Os]: one folder per configuration, reports next to the image."""
-        suffix = ("" if self.model == "trained" else f"-{self.model}") + ("" if self.opt == "O2" else f"-{self.opt}")
+        """build/<board>-<corner>[-<model>][-Os]: one folder per configuration, reports next to the image."""
+        suffix = ("" if self.model == DEFAULTS["model"] else f"-{self.model}") + ("" if self.opt == "O2" else f"-{self.opt}")
         if self.console != self.board.consoles[0]:
             suffix += f"-{self.console}"
         return BUILD_DIR / f"{self.board.id}-{self.corner.name}{suffix}"
@@ -186,9 +186,6 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
     if weights != "per_tensor" and model_file is None:
         raise QmcuError(f"weights={weights} applies to model files, not the committed model={a['model']}",
                         "drop weights= or give model=path/to/model.py")
-    if opts.mode == "exhaustive" and kind.inputs is not None and kind.inputs > 2:
-        raise QmcuError(f"mode=exhaustive runs every int8 input: model {model} has {kind.inputs} inputs "
-                        f"(256^{kind.inputs} vectors)", "use mode=test; exhaustive is for models of 1 or 2 inputs")
     return dataclasses.replace(opts, model_file=model_file, data_file=data_file, weights=weights, kind=kind,
                                committed=committed, **gates)
 

@@ -1,0 +1,142 @@
+"""One path for every model: the built-in names are model files or committed folders, the generic steps
+know no model by name, and the seed tutorial's XOR is a thin layer (seed_tutorial = True) on the path a
+user's model takes: unlabelled() rows, mode=exhaustive and the seed's header on the real build."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qmcu import intmodel
+from qmcu.errors import QmcuError
+from qmcu.examples import ALIASES, COMMITTED
+from qmcu.options import parse_options
+from qmcu.paths import REPO_ROOT
+from qmcu.pipeline import quantize_file_step
+from scons_run import report, scons
+
+PKG = REPO_ROOT / "tools" / "qmcu"
+
+# A binary 2-input model of the user's own (not the tutorial's network: 2-6-6-1, Tanh), with a 7x7 grid of
+# unlabelled rows: the circle x0^2 + x1^2 < 0.5, trained in a few hundred steps.
+CIRCLE = '''
+import numpy as np
+import torch
+from torch import nn
+
+name = "circle"
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(n, 2)).astype(np.float32)
+    return x, (x[:, 0] ** 2 + x[:, 1] ** 2 < 0.5).astype(np.int64)
+
+
+def model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 1), nn.Sigmoid())
+    x, y = _data(400, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(300):
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y).float()[:, None])
+        loss.backward()
+        opt.step()
+    return net
+
+
+def calibration():
+    return _data(200, 2)[0]
+
+
+def test():
+    return _data(30, 3)
+
+
+def unlabelled():
+    g = np.linspace(-1, 1, 7, dtype=np.float32)
+    return np.array([[a, b] for a in g for b in g], dtype=np.float32)
+'''
+
+
+def test_built_in_names_are_model_files_or_committed_folders() -> None:
+    trained = parse_options({"model": "trained"})
+    assert trained.model_file == REPO_ROOT / "examples" / "xor.py" and trained.committed is None
+    assert trained.kind.seed_tutorial and trained.modes == ("xor", "exhaustive")
+    digits = parse_options({"model": "digits"})
+    assert digits.model_file == ALIASES["digits"] and digits.modes == ("test", "exhaustive")
+    textbook = parse_options({"model": "textbook"})
+    assert textbook.model_file is None and textbook.committed == COMMITTED["textbook"]
+    assert textbook.kind.seed_tutorial and textbook.testset == COMMITTED["textbook"] / "testset.npz"
+    assert parse_options({"model": "digits-committed"}).modes == ("test",)  # 64 inputs: no exhaustive mode
+    with pytest.raises(QmcuError, match=r"^mode='exhaustive' is not valid; use one of test$"):
+        parse_options({"model": "digits-committed", "mode": "exhaustive"})
+
+
+def test_generic_steps_name_no_model() -> None:
+    """Adding a model is adding a file: the build graph, the pipeline, the vectors and the judge have no
+    branch for a particular model (the firmware has one application)."""
+    for module in ("sconsbuild.py", "pipeline.py", "vectors.py", "judge.py", "runflow.py"):
+        text = (PKG / module).read_text()
+        for word in ("textbook", "EXAMPLES", "xor_app", "mlp_app", "digits-committed", '"trained"'):
+            assert word not in text, f"{module} names {word}"
+    assert sorted(p.name for p in (REPO_ROOT / "firmware" / "app").glob("*.cpp")) == ["model_app.cpp"]
+
+
+def test_seed_tutorial_on_another_network_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "circle.py"
+    path.write_text(CIRCLE.replace('name = "circle"', 'name = "circle"\nseed_tutorial = True'))
+    with pytest.raises(QmcuError, match=r"^model circle declares seed_tutorial = True but is not the tutorial's "
+                                        r"network .*; drop seed_tutorial from the model file$"):
+        quantize_file_step(path, None, tmp_path / "out" / "intmodel.json", tmp_path / "out" / "testset.npz")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_users_binary_model_runs_its_unlabelled_rows_and_every_int8_input(tmp_path: Path) -> None:
+    """The seed tutorial's features without its layer: a surface grid judged but not counted, and
+    mode=exhaustive, for a 2-input model of the user's own, on the host board."""
+    path = tmp_path / "circle.py"
+    path.write_text(CIRCLE)
+    build = tmp_path / "build"
+    proc = scons(build, f"model={path}", "board=host", "run", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "79/79 bit-exact with the Python integer reference" in proc.stdout  # 30 labelled + 49 grid rows
+    assert "in=(" not in proc.stdout and "int8 XOR accuracy" not in proc.stdout  # no seed tutorial layer
+    doc = report(build, "host", suffix="-circle")
+    assert doc["passed"] and doc["total"] == 30 and doc["inferences"] == 79
+    assert (build / "host-std0-float0-circle" / "surface.png").stat().st_size > 1000
+    assert not (build / "models" / "circle" / "weights.hpp").exists()
+    saved = np.load(build / "models" / "circle" / "testset.npz")
+    assert saved["x_extra"].shape == (49, 2)
+    proc = scons(build, f"model={path}", "board=host", "mode=exhaustive", "run", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "65536/65536 bit-exact with the Python integer reference" in proc.stdout
+    assert report(build, "host", suffix="-circle", name="report-exhaustive.json")["passed"]
+
+
+def test_exhaustive_mode_of_a_wide_model_file_is_one_line(tmp_path: Path) -> None:
+    proc = scons(tmp_path, f"model={REPO_ROOT / 'examples' / 'breast_cancer.py'}", "board=host", "mode=exhaustive",
+                 "run", timeout=600)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("qmcu: error:")]
+    assert lines == ["qmcu: error: mode=exhaustive runs every int8 input: model breast-cancer has 30 inputs "
+                     "(256^30 vectors); use mode=test; exhaustive is for models of 1 or 2 inputs"]
+    assert not list(tmp_path.glob("host-*/report*.json"))
+
+
+def test_trained_xor_is_examples_xor_with_the_seed_layer(tmp_path: Path) -> None:
+    """model=trained: examples/xor.py through the generic path; its image also carries the seed's header."""
+    proc = scons(tmp_path, "board=host", "seed=5", "run", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "int8 XOR accuracy: 4/4" in lines
+    assert len([ln for ln in lines if re.match(r"^in=\(\d\.\d{4},\d\.\d{4}\)  q_input=\(-?\d+,-?\d+\)  "
+                                                r"q_logit=-?\d+  prob=\d\.\d{4}  pred=[01]  label=[01]$", ln)]) == 4
+    model = intmodel.load(tmp_path / "models" / "trained" / "intmodel.json")
+    assert model.provenance["options"]["seed"] == 5 and model.provenance["seed_tutorial"] is True
+    header = (tmp_path / "models" / "trained" / "weights.hpp").read_text()
+    assert "namespace pytorch_quant_xor" in header and "constexpr int8_t kFc1Weights[8]" in header
