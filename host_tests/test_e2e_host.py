@@ -25,7 +25,7 @@ def host_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_cold_run_trains_emits_builds_and_passes(host_build: tuple[Path, str]) -> None:
     build, out = host_build
-    for step in ("training the float32 XOR model", "calibrating and quantizing", "emitting"):
+    for step in ("capturing, calibrating and quantizing", "xor.py", "emitting"):
         assert step in out
     lines = [m for m in (LINE.match(ln) for ln in out.splitlines()) if m]
     assert [(m.group(1), m.group(2), m.group(8)) for m in lines] == [
@@ -50,10 +50,10 @@ def test_noop_rerun_rebuilds_nothing_and_a_changed_parameter_retrains(host_build
     build, _ = host_build
     again = scons(build, "board=host", "run")
     assert again.returncode == 0
-    assert "training" not in again.stdout and "g++" not in again.stdout and "emitting" not in again.stdout
+    assert "capturing" not in again.stdout and "g++" not in again.stdout and "emitting" not in again.stdout
     assert "int8 XOR accuracy: 4/4" in again.stdout
     changed = scons(build, "board=host", "epochs=3999", "build")
-    assert changed.returncode == 0 and "training the float32 XOR model" in changed.stdout
+    assert changed.returncode == 0 and "capturing, calibrating and quantizing" in changed.stdout
 
 
 @pytest.mark.parametrize("corner", ["STD=1 FLOAT=1", "STD=0 FLOAT=1", "STD=1 FLOAT=0"])

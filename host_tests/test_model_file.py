@@ -207,5 +207,5 @@ def test_per_channel_weights_through_scons(tmp_path: Path) -> None:
     assert "(per_channel built): per-tensor" in proc.stdout and "114/114 bit-exact" in proc.stdout
     doc = report(tmp_path, "qemu-m4", suffix="-breast-cancer")
     assert doc["weights"] == "per_channel" and set(doc["weights_comparison"]) == {"per_tensor", "per_channel"}
-    builtin = scons(tmp_path, "weights=per_channel", "build")
+    builtin = scons(tmp_path, "model=textbook", "weights=per_channel", "build")
     assert builtin.returncode != 0 and "weights=per_channel applies to model files" in builtin.stderr

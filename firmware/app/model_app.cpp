@@ -61,6 +61,7 @@ void profileLayers(Writer& w) {
     static int8_t a[qm::kMaxWidth];
     static int8_t b[qm::kMaxWidth];
     loadInput(0, a);
+    qmcu::platform::counter_resume();  // a flasher may have stopped the cycle counter (issue 11)
     for (size_t k = 0; k < qm::kLayerCount; ++k) {
         int8_t* in = k % 2 == 0 ? a : b;
         int8_t* out = k % 2 == 0 ? b : a;
