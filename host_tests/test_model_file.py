@@ -190,15 +190,28 @@ def test_a_checkpoint_the_model_file_loads_is_an_input(tmp_path: Path) -> None:
     assert doc["passed"] and doc["model_sha256"] != ""
 
 
-def test_a_test_set_too_large_for_the_flash_is_one_line(tmp_path: Path) -> None:
-    body = _SMALL.replace("(40, 3)", "(90000, 3)")
-    f = _write(tmp_path / "big.py", body)
+def test_a_model_too_large_for_the_flash_is_one_line(tmp_path: Path) -> None:
+    """A test set is split over images (test_one_model_path); a model whose own constants overflow the
+    board is refused in one line, never a raw linker error."""
+    body = _SMALL.replace("nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)", "nn.Linear(3, 900), nn.ReLU(), nn.Linear(900, 300)")
+    f = _write(tmp_path / "huge.py", body)
     proc = _run(tmp_path / "b", f"model={f}", "board=qemu-m0")
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("qmcu: error:")]
     assert len(errors) == 1, proc.stderr
-    assert re.search(r"does not fit board qemu-m0: it overflows FLASH by \d+ bytes; the test set", errors[0])
+    assert re.search(r"does not fit board qemu-m0: it overflows FLASH by \d+ bytes; the model's constants and the "
+                     r"code are too large for it, or pick a board with more memory", errors[0])
     assert "overflowed by" not in proc.stderr  # no raw linker lines
+
+
+def test_a_large_model_on_cortex_m0_is_counted_through_a_direct_call(tmp_path: Path) -> None:
+    """GCC once called qmcu_infer through a register (blx r3) in this image, and the instruction-count
+    plugin, which finds the direct `bl` call sites, refused it; the application now always calls it directly."""
+    body = _SMALL.replace("nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)", "nn.Linear(3, 600), nn.ReLU(), nn.Linear(600, 200)")
+    f = _write(tmp_path / "wide.py", body)
+    proc = _run(tmp_path / "b", f"model={f}", "board=qemu-m0")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "40/40 bit-exact" in proc.stdout and "(QEMU plugin (qmcu_infer entry to return))" in proc.stdout
 
 
 def test_per_channel_weights_through_scons(tmp_path: Path) -> None:

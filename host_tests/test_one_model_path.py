@@ -140,3 +140,80 @@ def test_trained_xor_is_examples_xor_with_the_seed_layer(tmp_path: Path) -> None
     assert model.provenance["options"]["seed"] == 5 and model.provenance["seed_tutorial"] is True
     header = (tmp_path / "models" / "trained" / "weights.hpp").read_text()
     assert "namespace pytorch_quant_xor" in header and "constexpr int8_t kFc1Weights[8]" in header
+
+
+# 20,000 test rows of 13 features: 280 KB of vectors, more than qemu-m0's whole 256 KB flash.
+BIG = '''
+import numpy as np
+import torch
+from torch import nn
+
+name = "big"
+ROWS = 20000
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 13)).astype(np.float32)
+    return x, (x[:, :3].sum(axis=1) > 0).astype(np.int64)
+
+
+def model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(13, 8), nn.ReLU(), nn.Linear(8, 2))
+    x, y = _data(2000, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        opt.step()
+    return net
+
+
+def calibration():
+    return _data(500, 2)[0]
+
+
+def test():
+    return _data(ROWS, 3)
+'''
+
+
+def test_a_test_set_larger_than_the_flash_is_split_over_images_and_all_judged(tmp_path: Path) -> None:
+    path = tmp_path / "big.py"
+    path.write_text(BIG)
+    build = tmp_path / "build"
+    proc = scons(build, f"model={path}", "board=qemu-m0", "run", timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "running on qemu-m0 (std0-float0, semihosting, test): the test set in 2 images of up to 10000 rows" \
+        in proc.stdout
+    assert "20000/20000 bit-exact with the Python integer reference" in proc.stdout
+    assert "overflow" not in proc.stderr
+    doc = report(build, "qemu-m0", suffix="-big")
+    assert doc["passed"] and doc["images"] == 2 and doc["inferences"] == 20000 and doc["total"] == 20000
+    assert doc["correct"] == doc["reference_correct"] and len(doc["outputs"]) == 20000
+    assert len(doc["counts"]) == 20000  # the plugin counted every inference of both images
+    for part in ("app.elf", "app-part1.elf"):
+        assert (build / "qemu-m0-std0-float0-big" / part).stat().st_size > 0
+    # More rows: the next run plans three images from the new test set and judges every row.
+    path.write_text(BIG.replace("ROWS = 20000", "ROWS = 32000"))
+    proc = scons(build, f"model={path}", "board=qemu-m0", "run", timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "the test set in 3 images" in proc.stdout and "32000/32000 bit-exact" in proc.stdout
+
+
+def test_the_parts_verdicts_merge_in_order_naming_the_image() -> None:
+    from qmcu.judge import Verdict, merge_parts
+
+    def verdict(n: int, correct: int, problems: list[str]) -> Verdict:
+        return Verdict(model="m", mode="test", unit="instructions", inferences=n, correct=correct,
+                       reference_correct=correct, labelled=n, predictions=[1] * n, outputs=[[1]] * n,
+                       bit_exact=not problems, mismatches=len(problems),
+                       first_mismatches=[{"index": 0, "inputs": [0], "target": [1], "reference": [2]}] if problems else [],
+                       counts=[5] * n, layer_counts={"l": 5}, stack_bytes=100 * n, status=0, problems=problems)
+
+    merged = merge_parts([verdict(3, 2, []), verdict(2, 1, ["1 of 2 outputs differ"])], [0, 3])
+    assert (merged.inferences, merged.correct, merged.labelled, merged.mismatches) == (5, 3, 5, 1)
+    assert not merged.bit_exact and merged.stack_bytes == 300 and len(merged.counts) == 5
+    assert merged.problems == ["image 2 of 2 (rows from 3): 1 of 2 outputs differ"]
+    assert merged.first_mismatches[0]["index"] == 3  # the index in the whole test set

@@ -105,7 +105,10 @@ extern "C" int app_main() {
         int8_t in[qm::kInputs];
         int8_t out[qm::kOutputs];
         loadInput(i, in);
-        qmcu::app::inferAndRecord(w, i, in, qm::kInputs, out, qm::kOutputs, qmcu_infer);
+        // Through a lambda, not a function pointer: the call to qmcu_infer stays a direct `bl`, which the
+        // instruction-count plugin needs (a pointer may become `blx r3`, as GCC does on Cortex-M0).
+        qmcu::app::inferAndRecord(w, i, in, qm::kInputs, out, qm::kOutputs,
+                                  [](const int8_t* x, int8_t* y) { qmcu_infer(x, y); });
         if (i < qv::kLabelledCount) {
             const int pred = predict(out);
             correct += pred == qv::kLabels[i] ? 1 : 0;

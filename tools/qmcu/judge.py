@@ -159,3 +159,26 @@ def accuracy_gates(verdict: Verdict, float_accuracy: float | None, max_drop: flo
     if min_accuracy is not None and acc < min_accuracy - 1e-12:
         problems.append(f"target accuracy {acc * 100:.2f} % is below min_accuracy={min_accuracy:g}")
     return problems
+
+
+def merge_parts(verdicts: list[Verdict], firsts: list[int]) -> Verdict:
+    """One verdict for a test set split over several images (parts.py): the parts' results in order,
+    every problem named with its image; per-layer counts from the first image."""
+    if len(verdicts) == 1:
+        return verdicts[0]
+    n = len(verdicts)
+    problems = [f"image {k + 1} of {n} (rows from {first}): {p}"
+                for k, (v, first) in enumerate(zip(verdicts, firsts, strict=True)) for p in v.problems]
+    first_mismatches = [{**m, "index": int(str(m["index"])) + first}
+                        for v, first in zip(verdicts, firsts, strict=True) for m in v.first_mismatches][:MAX_LISTED]
+    head = verdicts[0]
+    return Verdict(
+        model=head.model, mode=head.mode, unit=head.unit, inferences=sum(v.inferences for v in verdicts),
+        correct=sum(v.correct for v in verdicts), reference_correct=sum(v.reference_correct for v in verdicts),
+        labelled=sum(v.labelled for v in verdicts), predictions=[p for v in verdicts for p in v.predictions],
+        outputs=[o for v in verdicts for o in v.outputs], bit_exact=all(v.bit_exact for v in verdicts),
+        mismatches=sum(v.mismatches for v in verdicts), first_mismatches=first_mismatches,
+        counts=[c for v in verdicts for c in v.counts], layer_counts=head.layer_counts,
+        stack_bytes=max(v.stack_bytes for v in verdicts), status=next((v.status for v in verdicts if v.status), 0),
+        problems=problems,
+    )

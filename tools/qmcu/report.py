@@ -169,7 +169,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         out.append("no instruction or cycle counter on this board")
     sizes = report.get("sizes")
     if sizes:
-        out.append(f"image: flash {sizes['image_flash']} B, RAM {sizes['image_ram']} B (stack used "
+        images = report.get("images", 1)
+        which = f"image (the first of {images}, each with its slice of the test set)" if images > 1 else "image"
+        out.append(f"{which}: flash {sizes['image_flash']} B, RAM {sizes['image_ram']} B (stack used "
                    f"{report['stack_bytes']} B); forward path: flash {sizes['forward_flash']} B, "
                    f"RAM {sizes['forward_ram']} B")
     for check in report.get("image_checks", []):

@@ -16,7 +16,7 @@ from . import elfcheck, interrupt, report
 from .boards import Board, counter_warning
 from .errors import QmcuError
 from .intmodel import IntModel
-from .judge import Verdict, accuracy_gates, judge
+from .judge import Verdict, accuracy_gates, judge, merge_parts
 from .options import BuildOptions
 from .paths import BUILD_DIR
 from .records import ProtocolError, parse_stream, stream_bytes
@@ -172,38 +172,58 @@ def report_paths(opts: BuildOptions, program: Path) -> list[Path]:
     return [*paths, out_dir / opts.report_name]
 
 
-def run(opts: BuildOptions, program: Path, model: IntModel) -> dict[str, Any]:
-    """Run, judge and write the reports next to the program; returns the report dict.
-
-    The reports of a previous run of this cell are deleted first, so a run that fails, is interrupted or
-    raises leaves none behind to claim otherwise; each report is written whole (atomic), report.json last.
-    """
-    for path in report_paths(opts, program):
-        path.unlink(missing_ok=True)
-    vectors = make_vectors(model, opts.mode, opts.testset)
+def _run_part(opts: BuildOptions, program: Path, model: IntModel,
+              rows: tuple[int, int] | None) -> tuple[Verdict, RunResult, list[int] | None, list[str], Vectors]:
+    """Run one image and judge it against the rows it holds."""
+    vectors = make_vectors(model, opts.mode, opts.testset, rows)
     result, plugin_counts = execute(opts, program, vectors, model.output_size)
     try:
         stream = parse_stream(result.output_text)
     except ProtocolError as err:
         raise stream_error(opts, program, result, err) from err
     verdict = judge(stream, model, vectors)
+    if result.exit_code != verdict.status:
+        verdict.problems.append(f"process {describe_exit(result.exit_code)} differs from the END record's "
+                                f"status {verdict.status}")
+    return verdict, result, plugin_counts, stream.text_lines, vectors
+
+
+def run(opts: BuildOptions, program: Path, model: IntModel, programs: list[Path] | None = None,
+        parts: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """Run, judge and write the reports next to the program; returns the report dict.
+
+    programs/parts: a test set split over several images (parts.py): each image runs its rows, in
+    order, and the verdict covers them all. The reports of a previous run of this cell are deleted first,
+    so a run that fails, is interrupted or raises leaves none behind to claim otherwise; each report is
+    written whole (atomic), report.json last.
+    """
+    for path in report_paths(opts, program):
+        path.unlink(missing_ok=True)
+    images = programs or [program]
+    ranges: list[tuple[int, int] | None] = list(parts) if parts else [None]
+    runs = [_run_part(opts, image, model, rows) for image, rows in zip(images, ranges, strict=True)]
+    verdict = merge_parts([r[0] for r in runs], [r[4].first for r in runs])
+    result = RunResult(next((r[1].exit_code for r in runs if r[1].exit_code), 0), "",
+                       sum(r[1].wall_s for r in runs))
+    plugin_parts = [r[2] for r in runs]
+    plugin_counts = None if any(p is None for p in plugin_parts) else [c for p in plugin_parts for c in p or []]
+    text_lines = [ln for r in runs for ln in r[3]]
+    vectors = runs[0][4] if len(runs) == 1 else make_vectors(model, opts.mode, opts.testset)
     prov = model.provenance
     verdict.problems += accuracy_gates(verdict, prov.get("float_test_accuracy"),
                                        opts.max_drop if opts.max_drop is not None else prov.get("max_drop"),
                                        opts.min_accuracy if opts.min_accuracy is not None else prov.get("min_accuracy"))
-    if result.exit_code != verdict.status:
-        verdict.problems.append(f"process {describe_exit(result.exit_code)} differs from the END record's "
-                                f"status {verdict.status}")
     counts = merge_counts(verdict, plugin_counts, opts.board)
     doc = build_report(opts, program, model, verdict, result)
     doc.update(counts)
     doc["counts"] = verdict.counts if any(verdict.counts) else plugin_counts
     checked = Path(f"{program}.checked")
     doc["image_checks"] = json.loads(checked.read_text())["checks"] if checked.is_file() else []
+    doc["images"] = len(images)
     doc["passed"] = verdict.passed
     # The firmware's own human lines; the generic accuracy line is re-derived by the judge, so not repeated
     # (the seed tutorial's "int8 XOR accuracy: 4/4" is kept: the tutorial's output, checked against SUM).
-    doc["console"] = [ln for ln in stream.text_lines
+    doc["console"] = [ln for ln in text_lines
                       if ln.strip() and not (ln.startswith("int8 ") and " accuracy on the target: " in ln)]
     out_dir = program.parent
     if opts.mode == opts.modes[0]:  # the test set: per-layer counts, and the pictures its rows make

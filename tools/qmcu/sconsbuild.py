@@ -51,7 +51,8 @@ def _emit_vectors(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     from . import intmodel
     from .vectors import emit_vectors
 
-    emit_vectors(intmodel.load(s[0]), a["mode"], t[0], Path(a["testset"]))
+    rows = a.get("rows")
+    emit_vectors(intmodel.load(s[0]), a["mode"], t[0], Path(a["testset"]), None if rows is None else tuple(rows))
 
 
 def _linker_script(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
@@ -116,10 +117,12 @@ def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     if opts.dry_run:
         _dry_run(opts, program)
         return
+    parts = [(int(p[0]), int(p[1])) for p in a["parts"]] if a.get("parts") else None
+    programs = [Path(p) for p in a["programs"]]
     if a.get("matrix"):
-        _run_matrix_cell(opts, program, Path(a["intmodel"]))
+        _run_matrix_cell(opts, programs, parts, Path(a["intmodel"]))
         return
-    doc = runflow.run(opts, program, intmodel.load(Path(a["intmodel"])))
+    doc = runflow.run(opts, program, intmodel.load(Path(a["intmodel"])), programs, parts)
     for line in doc.get("console", []):
         print(line)
     for line in report.summary_lines(doc):
@@ -129,7 +132,8 @@ def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
         raise QmcuError(f"run on {opts.board.id} failed", "see the FAIL lines above")
 
 
-def _run_matrix_cell(opts: BuildOptions, program: Path, intmodel_path: Path) -> None:
+def _run_matrix_cell(opts: BuildOptions, programs: list[Path], parts: list[tuple[int, int]] | None,
+                     intmodel_path: Path) -> None:
     """A matrix cell records its result (report + status file) instead of failing the build."""
     from . import intmodel, matrix, runflow
 
@@ -137,7 +141,7 @@ def _run_matrix_cell(opts: BuildOptions, program: Path, intmodel_path: Path) -> 
     (opts.build_dir / opts.report_name).unlink(missing_ok=True)
     name = f"{opts.board.id}/{opts.model}/{opts.corner.name}/{opts.console}/{opts.mode}"
     try:
-        doc = runflow.run(opts, program, intmodel.load(intmodel_path))
+        doc = runflow.run(opts, programs[0], intmodel.load(intmodel_path), programs, parts)
     except QmcuError as err:
         atomic.write_text(status, json.dumps({"error": str(err)}) + "\n")
         matrix.cell_finished(name, None, str(err))
@@ -209,57 +213,20 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, list[Any]]:
     return _model_file_nodes(env, opts, names)
 
 
-def _quantize_file(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from .pipeline import quantize_file_step
-
-    quantize_file_step(Path(a["model_file"]), Path(a["data"]) if a["data"] else None, t[0], t[1],
-                       weights=a["weights"], options=a["options"],
-                       calibration_file=Path(a["calibration"]) if a["calibration"] else None)
-
-
-def _discard_if_reads_changed(intmodel_path: Path) -> None:
-    """The files the model file read when it was quantized (a checkpoint, a CSV) are inputs too: when one
-    changed or vanished, the integer model is deleted so SCons recomputes it."""
-    from .seals import file_sha256
-
-    try:
-        reads = json.loads(intmodel_path.read_text())["provenance"].get("reads", {})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return
-    changed = [r for r, digest in reads.items() if not Path(r).is_file() or file_sha256(Path(r)) != digest]
-    if changed:
-        print(f"qmcu: {changed[0]} changed since {intmodel_path.parent.name} was quantized; quantizing again",
-              file=sys.stderr)
-        intmodel_path.unlink()
-
-
-# The qmcu modules the quantize step runs (and the built-in model files import): its inputs like the model file.
-_QUANTIZE_CODE = ("modelfile.py", "capture.py", "sequential.py", "calibrate.py", "qmath.py", "intmodel.py",
-                  "pipeline.py", "diagnose.py", "vectors.py", "reference.py", "fakequant.py", "emit_header.py",
-                  "train.py", "xor_model.py", "xor_data.py", "digits.py")
-
-
 def _model_file_nodes(env: Any, opts: BuildOptions, names: list[str]) -> tuple[Any, list[Any]]:
-    """A model file (or .pt2 + .npz): its content, what it reads and qmcu's quantize code are the inputs."""
-    from .modelfile import declared
+    """A model file (or .pt2 + .npz): quantized by the model stage before the graph is planned (its test set
+    decides how many images there are, see modelstage.py); its headers are a step of the graph."""
+    from . import interrupt
+    from .modelstage import ensure_quantized
 
-    assert opts.model_file is not None
-    mdir = opts.model_dir
-    user = [str(opts.model_file)] + ([str(opts.data_file)] if opts.data_file else [])
-    user += [str(opts.calibration)] if opts.calibration else []
-    code = [str(PKG / f) for f in _QUANTIZE_CODE]
-    _discard_if_reads_changed(mdir / "intmodel.json")
-    params = declared(opts.model_file).model_params
-    args = {"model_file": str(opts.model_file), "data": str(opts.data_file or ""), "weights": opts.weights,
-            "options": {k: getattr(opts, k) for k in params}, "calibration": str(opts.calibration or "")}
-    quantized = _step(env, [str(mdir / "intmodel.json"), str(mdir / "testset.npz")], user + code, "quantize_file",
-                      args, "capturing, calibrating and quantizing $SOURCE -> ${TARGETS[0]}")
-    headers = _step(env, [str(mdir / n) for n in names],
-                    [quantized[0], *(str(PKG / f) for f in ("emit_model.py", "emit_header.py", "cpp.py",
-                                                           "kernel_layout.py"))],
+    interrupt.install_handlers()  # Ctrl-C during training stops at once, as during the build
+    intmodel_path, testset = ensure_quantized(opts)
+    intmodel = env.File(str(intmodel_path))
+    headers = _step(env, [str(opts.model_dir / n) for n in names],
+                    [intmodel, *(str(PKG / f) for f in ("emit_model.py", "emit_header.py", "cpp.py", "kernel_layout.py"))],
                     "emit_headers", {}, "emitting ${TARGETS}")
-    env.Depends(headers, quantized[1])
-    return quantized[0], list(headers)
+    env.Depends(headers, str(testset))
+    return intmodel, list(headers)
 
 
 def _check_committed(folder: Path, names: list[str]) -> None:
@@ -281,7 +248,7 @@ def _check_committed(folder: Path, names: list[str]) -> None:
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 
 
-def _link_spawn(opts: BuildOptions) -> Callable[..., int]:
+def _link_spawn(opts: BuildOptions, parts: int) -> Callable[..., int]:
     """Run the linker; a memory region overflow becomes one line naming the board, the region and the cause."""
     def spawn(sh: str, escape: Any, cmd: str, args: list[str], env: dict[str, str]) -> int:
         proc = subprocess.run([sh, "-c", " ".join(args)], env=env, capture_output=True, text=True, check=False)
@@ -291,7 +258,8 @@ def _link_spawn(opts: BuildOptions) -> Callable[..., int]:
             sys.stderr.write(proc.stderr)
             return proc.returncode
         what = ", ".join(f"{region} by {n} bytes" for region, n in dict(found).items())
-        cause = "the test set compiled into the image is the usual cause: give test() fewer rows"
+        cause = (f"its test set is already split over {parts} images, so the model's constants and the code are too "
+                 "large for this board" if parts > 1 else "the model's constants and the code are too large for it")
         print(f"qmcu: error: the image does not fit board {opts.board.id}: it overflows {what}; {cause}, "
               "or pick a board with more memory", file=sys.stderr)
         return proc.returncode
@@ -371,57 +339,86 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
 _LINKER_SCRIPTS: dict[str, Any] = {}
 
 
+def _parts(opts: BuildOptions, intmodel_path: Path) -> list[Any]:
+    """The images this cell's test set needs (one unless it does not fit the board's flash)."""
+    from . import intmodel, parts
+    from .vectors import row_count
+
+    if opts.mode == "exhaustive":  # generated on the target: no vectors in the image
+        return [parts.Part(0, 0, 0)]
+    model = intmodel.load(intmodel_path)
+    per_image = parts.rows_per_image(opts.board, opts.corner, model, opts.kind.seed_tutorial)
+    return parts.plan(row_count(model, opts.mode, opts.testset), per_image)
+
+
 def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model: tuple[Any, list[Any]],
                 matrix: bool = False) -> dict[str, Any]:
-    """One configuration: vectors -> objects -> program -> image checks -> run step."""
+    """One configuration: vectors -> objects -> program(s) -> image checks -> run step. A test set too
+    large for one image becomes several (parts): each its own vectors, application object and program."""
     intmodel, headers = model
     bdir = opts.build_dir
     gen_dir = bdir / "gen" / opts.artifact_stem
     testset = opts.testset
-    vectors = _step(base, str(gen_dir / "vectors.hpp"),
-                    [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py"), str(testset)],
-                    "emit_vectors", {"mode": opts.mode, "testset": str(testset)}, "emitting $TARGET")
-    env = _firmware_env(opts, gen_dir)
     objdir = bdir / "obj" / opts.artifact_stem
+    env = _firmware_env(opts, gen_dir)
     platform = toolchain.platform_sources(opts.board, opts.corner, opts.console) if opts.board.is_target else \
         toolchain.platform_sources(opts.board, opts.corner)
-    sources = [FIRMWARE_DIR / "app" / "model_app.cpp", *platform]
-    objects = [_sealed(env, env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src))) for src in sources]
-    generated = [*headers, vectors]
+    platform_objects = [_sealed(env, env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src)))
+                        for src in platform]
+    generated = list(headers)
     if opts.board.is_target and board_config.needs_board_config(opts.board, opts.console):
         generated += _step(base, str(gen_dir / "platform" / "board_config.hpp"),
                            [str(PKG / "board_config.py"), str(opts.board_file)], "board_config",
                            {"options": arguments}, "writing $TARGET")
-    for obj in objects:
+    for obj in platform_objects:
         env.Depends(obj, generated)
-    program_path = bdir / (opts.artifact_stem + (".elf" if opts.board.is_target else ""))
     board_args = {"options": arguments}
+    ld = None
     if opts.board.is_target:
         ld_path = str(bdir / "link.ld")
         if ld_path not in _LINKER_SCRIPTS:  # one per build folder, shared by the modes built there
             _LINKER_SCRIPTS[ld_path] = _step(base, ld_path, [str(PKG / "linker.py"), str(opts.board_file)],
                                              "linker_script", {"options": {"board": opts.board.id}}, "writing $TARGET")
         ld = _LINKER_SCRIPTS[ld_path]
-        env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
-        program = _sealed(env, env.Program(str(program_path), objects, SPAWN=_link_spawn(opts)),
-                          Path(f"{program_path}.map"))
-        env.Depends(program, ld)
-        env.SideEffect(str(program_path) + ".map", program)
-        check_code = [str(PKG / f) for f in ("elfcheck.py", "image_model.py", "kernel_layout.py")]
-        checked = _step(base, str(program_path) + ".checked", program + [intmodel] + check_code, "check_image",
-                        {**board_args, "intmodel": str(intmodel)},
-                        "checking $SOURCE: holds the model; fits the board; float-/libc-free as the corner demands")
-    else:
-        checked = _sealed(env, env.Program(str(program_path), objects))
-    run_args = {**board_args, "program": str(program_path), "intmodel": str(intmodel), "matrix": matrix}
-    flash = _step(base, str(program_path) + ".flashed", checked, "flash", run_args, "")
+    plan = _parts(opts, Path(str(intmodel)))
+    programs, checks = [], []
+    for part in plan:
+        stem = opts.artifact_stem + (f"-part{part.index}" if part.index else "")
+        part_gen = bdir / "gen" / stem
+        rows = {"rows": [part.start, part.stop]} if len(plan) > 1 else {}
+        vectors = _step(base, str(part_gen / "vectors.hpp"),
+                        [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py"), str(testset)],
+                        "emit_vectors", {"mode": opts.mode, "testset": str(testset), **rows}, "emitting $TARGET")
+        part_env = env.Clone()
+        part_env.Prepend(CPPPATH=[str(part_gen)])
+        app = _sealed(part_env, part_env.Object(str(bdir / "obj" / stem / "app_model_app.o"),
+                                                str(FIRMWARE_DIR / "app" / "model_app.cpp")))
+        part_env.Depends(app, generated + vectors)
+        program_path = bdir / (stem + (".elf" if opts.board.is_target else ""))
+        if opts.board.is_target:
+            part_env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
+            program = _sealed(part_env, part_env.Program(str(program_path), app + platform_objects,
+                                                         SPAWN=_link_spawn(opts, len(plan))), Path(f"{program_path}.map"))
+            part_env.Depends(program, ld)
+            part_env.SideEffect(str(program_path) + ".map", program)
+            check_code = [str(PKG / f) for f in ("elfcheck.py", "image_model.py", "kernel_layout.py")]
+            checks += _step(base, str(program_path) + ".checked", program + [intmodel] + check_code, "check_image",
+                            {**board_args, "intmodel": str(intmodel)},
+                            "checking $SOURCE: holds the model; fits the board; float-/libc-free as the corner demands")
+        else:
+            checks += _sealed(part_env, part_env.Program(str(program_path), app + platform_objects))
+        programs.append(str(program_path))
+    run_args = {**board_args, "program": programs[0], "programs": programs, "intmodel": str(intmodel),
+                "matrix": matrix, "parts": [[p.start, p.stop] for p in plan] if len(plan) > 1 else None}
+    flash = _step(base, programs[0] + ".flashed", checks[0], "flash", run_args, "")
     AlwaysBuild(flash)
-    size = _step(base, str(program_path) + ".size-shown", checked, "size", run_args, "size of $SOURCE")
+    size = _step(base, programs[0] + ".size-shown", checks, "size", run_args, "size of $SOURCE")
     AlwaysBuild(size)
-    message = "" if matrix else f"running on {opts.board.id} ({opts.corner.name}, {opts.console}, {opts.mode})"
-    run = _step(base, str(bdir / f".{opts.artifact_stem}.run"), [checked, intmodel], "run", run_args, message)
+    message = "" if matrix else f"running on {opts.board.id} ({opts.corner.name}, {opts.console}, {opts.mode})" + (
+        f": the test set in {len(plan)} images of up to {plan[0].count} rows" if len(plan) > 1 else "")
+    run = _step(base, str(bdir / f".{opts.artifact_stem}.run"), [*checks, intmodel], "run", run_args, message)
     AlwaysBuild(run)
-    return {"checked": checked, "size": size, "run": run, "flash": flash}
+    return {"checked": checks, "size": size, "run": run, "flash": flash}
 
 
 def _matrix_graph(arguments: dict[str, str], target: str) -> None:
@@ -472,7 +469,7 @@ def _help_text() -> str:
     return "\n".join(lines) + f"\n\nrepo: {REPO_ROOT}\n"
 
 
-STEPS: dict[str, Step] = {"emit_headers": _emit_headers, "quantize_file": _quantize_file,
+STEPS: dict[str, Step] = {"emit_headers": _emit_headers,
                           "emit_vectors": _emit_vectors, "linker_script": _linker_script,
                           "check_image": _check_image, "board_config": _board_config, "flash": _flash,
                           "size": _print_size, "run": _run,

@@ -34,9 +34,12 @@ class Vectors:
     inputs_f: np.ndarray | None  # [N, 2] float32, None when generated on the target
     labels: np.ndarray  # labels of the first len(labels) vectors
 
+    first: int = 0  # index of the first row in the whole test set (a part of a split test set)
+
     @property
     def count(self) -> int:
         return int(self.inputs_q.shape[0])
+
 
 
 def exhaustive_inputs(width: int) -> np.ndarray:
@@ -46,15 +49,8 @@ def exhaustive_inputs(width: int) -> np.ndarray:
     return np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
 
 
-def make_vectors(model: IntModel, mode: str, testset: Path) -> Vectors:
-    """The vectors of a run; `testset` is the model's test-set snapshot (testset.npz next to its intmodel)."""
-    if mode not in MODES:
-        raise QmcuError(f"unknown mode {mode!r}", f"use one of {', '.join(MODES)}")
-    if mode == "exhaustive":
-        if model.input_size > MAX_EXHAUSTIVE_INPUTS:
-            raise QmcuError(f"mode=exhaustive runs every int8 input: model {model.name} has {model.input_size} inputs "
-                            f"(256^{model.input_size} vectors)", "use mode=test; exhaustive is for models of 1 or 2 inputs")
-        return Vectors(mode, exhaustive_inputs(model.input_size), None, np.zeros(0, dtype=np.int64))
+def _load_rows(model: IntModel, testset: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, labels) of a test-set snapshot: the labelled rows, then the unlabelled ones."""
     try:
         with np.load(testset, allow_pickle=False) as npz:
             x, y = npz["x_test"].astype(np.float32), npz["y_test"].astype(np.int64)
@@ -65,8 +61,33 @@ def make_vectors(model: IntModel, mode: str, testset: Path) -> Vectors:
     if x.ndim != 2 or x.shape[1] != model.input_size or extra.ndim != 2 or extra.shape[1] != model.input_size:
         raise QmcuError(f"test set {testset} has {x.shape[-1]} features, model {model.name} takes {model.input_size}",
                         "delete the model's build folder and rerun")
-    floats = np.concatenate([x, extra]) if len(extra) else x
-    return Vectors(mode, quantize_rows(model, floats), floats, y)
+    return (np.concatenate([x, extra]) if len(extra) else x), y
+
+
+def row_count(model: IntModel, mode: str, testset: Path) -> int:
+    """How many vectors a run of this mode has (the build plans its images from it)."""
+    if mode == "exhaustive":
+        return 256 ** model.input_size
+    return len(_load_rows(model, testset)[0])
+
+
+def make_vectors(model: IntModel, mode: str, testset: Path, rows: tuple[int, int] | None = None) -> Vectors:
+    """The vectors of a run; `testset` is the model's test-set snapshot (testset.npz next to its intmodel);
+    rows: (start, stop), the part of a test set split over several images (see parts.py)."""
+    if mode not in MODES:
+        raise QmcuError(f"unknown mode {mode!r}", f"use one of {', '.join(MODES)}")
+    if mode == "exhaustive":
+        if model.input_size > MAX_EXHAUSTIVE_INPUTS:
+            raise QmcuError(f"mode=exhaustive runs every int8 input: model {model.name} has {model.input_size} inputs "
+                            f"(256^{model.input_size} vectors)", "use mode=test; exhaustive is for models of 1 or 2 inputs")
+        return Vectors(mode, exhaustive_inputs(model.input_size), None, np.zeros(0, dtype=np.int64))
+    floats, y = _load_rows(model, testset)
+    start, stop = (0, len(floats)) if rows is None else rows
+    if not 0 <= start < stop <= len(floats):
+        raise QmcuError(f"the image's part covers rows {start}..{stop - 1}, the test set has {len(floats)}",
+                        "rerun: the build plans its images from the current test set")
+    floats = floats[start:stop]
+    return Vectors(mode, quantize_rows(model, floats), floats, y[start:stop], first=start)
 
 
 def quantize_rows(model: IntModel, floats: np.ndarray) -> np.ndarray:
@@ -106,6 +127,7 @@ def render_vectors_header(model: IntModel, vectors: Vectors) -> str:
         f"constexpr const char* kMode = \"{vectors.mode}\";",
         f"constexpr const char* kModelName = \"{model.name}\";",
         f"constexpr size_t kCount = {n};",
+        f"constexpr size_t kFirstIndex = {vectors.first};  // of the whole test set (a split test set's part)",
         f"constexpr size_t kLabelledCount = {len(vectors.labels)};",
         f"constexpr int32_t kPositiveMinQ = {positive_min_q(model)};  // pred = output >= this",
     ]
@@ -135,5 +157,6 @@ def render_vectors_header(model: IntModel, vectors: Vectors) -> str:
     return "\n".join(lines)
 
 
-def emit_vectors(model: IntModel, mode: str, path: Path, testset: Path) -> None:
-    atomic.write_text(path, render_vectors_header(model, make_vectors(model, mode, testset)))
+def emit_vectors(model: IntModel, mode: str, path: Path, testset: Path, rows: tuple[int, int] | None = None) -> None:
+    """rows: (start, stop) of a test set split over several images (see parts.py)."""
+    atomic.write_text(path, render_vectors_header(model, make_vectors(model, mode, testset, rows)))
