@@ -307,6 +307,8 @@ def _discard_edited_outputs() -> None:
 
 def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
     Help(_help_text())
+    if "-h" in sys.argv or "--help" in sys.argv:
+        return  # the help text only: no graph, so no model stage either
     try:
         if "matrix" in (targets or []):
             _start()
