@@ -18,11 +18,9 @@ from typing import Any
 
 from .boards import Board, Corner
 from .errors import QmcuError
-from .toolchain import require_tool
+from .toolchain import TARGET_PREFIX, require_tool
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PREFIX = "arm-none-eabi-"
 
 # Sections that hold nothing at run time (debug information, notes for tools).
 _NON_ALLOC = (".debug", ".comment", ".ARM.attributes", ".stab", ".gnu.attributes", ".gnu.build.attributes")
@@ -66,7 +64,7 @@ def _elf(elf: Path) -> Path:
     return elf
 
 
-def section_sizes(elf: Path, tool_prefix: str = DEFAULT_PREFIX) -> dict[str, int]:
+def section_sizes(elf: Path, tool_prefix: str = TARGET_PREFIX) -> dict[str, int]:
     """Allocated sections and their sizes in bytes, from `size -A`."""
     out = _run([f"{tool_prefix}size", "-A", "-d", str(_elf(elf))])
     sections: dict[str, int] = {}
@@ -80,7 +78,7 @@ def section_sizes(elf: Path, tool_prefix: str = DEFAULT_PREFIX) -> dict[str, int
     return sections
 
 
-def image_sizes(elf: Path, tool_prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+def image_sizes(elf: Path, tool_prefix: str = TARGET_PREFIX) -> dict[str, Any]:
     """Flash and RAM bytes of an image.
 
     flash = every loaded section (vectors, code, constants, unwind tables, init arrays) + the .data image;
@@ -111,7 +109,7 @@ def image_sizes(elf: Path, tool_prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
     }
 
 
-def symbol_sizes(elf: Path, tool_prefix: str = DEFAULT_PREFIX) -> list[tuple[str, int, str]]:
+def symbol_sizes(elf: Path, tool_prefix: str = TARGET_PREFIX) -> list[tuple[str, int, str]]:
     """(demangled name, size in bytes, nm type letter) of every sized symbol, from `nm -C -S`."""
     out = _run([f"{tool_prefix}nm", "-C", "-S", str(_elf(elf))])
     symbols = []
@@ -126,7 +124,7 @@ def symbol_sizes(elf: Path, tool_prefix: str = DEFAULT_PREFIX) -> list[tuple[str
     return symbols
 
 
-def check_fits(board: Board, elf: Path, tool_prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+def check_fits(board: Board, elf: Path, tool_prefix: str = TARGET_PREFIX) -> dict[str, Any]:
     """Refuse an image larger than the board's flash or RAM; returns the image sizes."""
     if board.flash is None or board.ram is None:
         raise QmcuError(f"board {board.id} has no memory map", "only target boards have flash and RAM to fit")
@@ -240,7 +238,7 @@ def _referenced_by(members: list[_Member], symbol: str) -> str:
 
 
 def check_float_free(elf: Path, map_file: Path, corner: Corner, inference_symbols: list[str],
-                     tool_prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+                     tool_prefix: str = TARGET_PREFIX) -> dict[str, Any]:
     """Verify the corner's promises; QmcuError (one line: symbol or instruction and address) when broken.
 
     (a) FLOAT=0: no soft-float routine defined or referenced, no VFP instruction anywhere.

@@ -35,7 +35,7 @@ from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE
 
 logger = logging.getLogger(__name__)
 PKG = Path(__file__).resolve().parent
-TARGET_PREFIX = "arm-none-eabi-"
+TARGET_PREFIX = toolchain.TARGET_PREFIX
 
 Step = Callable[[list[Path], list[Path], dict[str, Any]], None]
 

@@ -29,13 +29,16 @@ PLATFORM_DIR = FIRMWARE_DIR / "platform"
 CORTEXM_DIR = PLATFORM_DIR / "cortexm"
 HOST_DIR = PLATFORM_DIR / "host"
 
+# The cross toolchain's prefix: every Cortex-M tool qmcu runs is f"{TARGET_PREFIX}<tool>".
+TARGET_PREFIX = "arm-none-eabi-"
+
 # The Debian package that provides each external tool qmcu runs.
 _TOOL_PACKAGES = {
-    "arm-none-eabi-gcc": "gcc-arm-none-eabi",
-    "arm-none-eabi-g++": "gcc-arm-none-eabi",
-    "arm-none-eabi-size": "binutils-arm-none-eabi",
-    "arm-none-eabi-nm": "binutils-arm-none-eabi",
-    "arm-none-eabi-objdump": "binutils-arm-none-eabi",
+    f"{TARGET_PREFIX}gcc": "gcc-arm-none-eabi",
+    f"{TARGET_PREFIX}g++": "gcc-arm-none-eabi",
+    f"{TARGET_PREFIX}size": "binutils-arm-none-eabi",
+    f"{TARGET_PREFIX}nm": "binutils-arm-none-eabi",
+    f"{TARGET_PREFIX}objdump": "binutils-arm-none-eabi",
     "qemu-system-arm": "qemu-system-arm",
     "g++": "g++",
     "gcc": "gcc",
