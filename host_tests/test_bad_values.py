@@ -159,10 +159,11 @@ def test_a_flasher_the_board_file_lacks_is_refused_before_the_build(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("key", "value", "match"), [
-    ("timer_base", "0x4000000", r"counter\.timer_base=0x04000000 is not a 0x400-aligned address in the peripheral "
-                                r"region \[0x40000000, 0x60000000\)"),
-    ("timer_base", "0x40000004", r"counter\.timer_base=0x40000004 is not a 0x400-aligned address"),
-    ("enable_register", "0x20000000", r"counter\.enable_register=0x20000000 is not a word-aligned address in the peripheral"),
+    ("timer_base", "0x4000000", r"counter\.timer_base=0x04000000 is outside \[0x40000000, 0x60000000\); a 0x400-aligned "
+                                r"address in the peripheral region"),
+    ("timer_base", "0x40000004", r"counter\.timer_base=0x40000004 is not 0x400-aligned; a 0x400-aligned address"),
+    ("enable_register", "0x20000000", r"counter\.enable_register=0x20000000 is outside \[0x40000000, 0x60000000\); a "
+                                      r"word-aligned address in the peripheral region"),
     ("enable_bit", 32, r"counter\.enable_bit=32 is outside \[0, 31\]"),
 ])
 def test_a_wrong_timer_counter_entry_is_refused(key: str, value: object, match: str) -> None:

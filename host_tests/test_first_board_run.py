@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from qmcu import board_config, boards, flash, linker, reference, toolchain
-from qmcu.boards import Board, Corner
+from qmcu.boards import Board, Corner, Counter
 from qmcu.errors import QmcuError
 from qmcu.intmodel import IntModel
 from qmcu.judge import judge
@@ -503,7 +503,7 @@ DEMCR, DWT_CTRL, DWT_LAR = 0xE000EDFC, 0xE0001000, 0xE0001FB0
 @pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7"])
 def test_the_dwt_is_enabled_before_every_inference_and_unlocked_only_on_m7(tmp_path: Path, cpu: str) -> None:
     board = _qemu(cpu)
-    dwt = dataclasses.replace(board, counter={"kind": "dwt", "unit": "cycles"})
+    dwt = dataclasses.replace(board, counter=Counter("dwt", "cycles"))
     elf = _build(tmp_path, dwt, None)
     log = tmp_path / "trace.log"
     result = run_qemu(board, elf, 20.0, _trace(log))

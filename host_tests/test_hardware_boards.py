@@ -30,7 +30,7 @@ import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
 from qmcu import board_config, boards, elfcheck, flash, linker, toolchain
-from qmcu.boards import Board, Corner, FlashSettings
+from qmcu.boards import Board, Corner, Counter, FlashSettings
 from qmcu.errors import QmcuError
 from qmcu.paths import BOARDS_DIR, REPO_ROOT
 from qmcu.ports import find_port
@@ -70,7 +70,7 @@ def test_the_five_hardware_boards_are_there() -> None:
 @pytest.mark.parametrize("board", _params(HARDWARE))
 def test_hardware_board_is_complete(board: Board) -> None:
     assert board.consoles == ("uart",) and board.exit == "halt"
-    assert board.counter == {"kind": "dwt", "unit": "cycles"} and board.counter_unit == "cycles"
+    assert board.counter == Counter("dwt", "cycles") and board.counter_unit == "cycles"
     assert board.cpu in ("cortex-m4", "cortex-m7") and board.dsp and board.fpu
     assert set(board.corners) == {Corner(s, f) for s in (0, 1) for f in (0, 1)}
     assert board.flash is not None and board.flash.origin == 0x08000000
@@ -156,11 +156,11 @@ BAD_FILES = [
     ("slow uart clock", _set("uart.clock_hz", 1_000_000), r"uart\.clock_hz=1000000 is below 16 x uart\.baud=115200"),
     ("no clock", _drop("clock"), r"a hardware board needs a \"clock\" section"),
     ("half a wait", _set("clock.init", [{"register": "0x40021000", "set": 256, "wait_mask": 1024}]),
-     r"clock\.init\[0\] has only one of wait_register and wait_mask"),
+     r"clock\.init\[0\] has wait_mask without wait_register; give both wait_mask and wait_register or neither"),
     ("dwt in instructions", _set("counter", {"kind": "dwt", "unit": "instructions"}), r"counter\.kind dwt counts cycles"),
     ("dwt on m0", _set("cpu", "cortex-m0"), r"counter\.kind dwt needs a DWT cycle counter, which a cortex-m0 does not have"),
     ("empty pids", _set("usb.pids", []), r"usb\.pids must be a non-empty list"),
-    ("vid too big", _set("usb.vid", "0x10483"), r"usb\.vid=66691 is outside \[0, 65535\]"),
+    ("vid too big", _set("usb.vid", "0x10483"), r"usb\.vid=0x10483 is outside \[0x0, 0xffff\]"),
     ("stflash not a bool", _set("flash.stflash", "yes"), r"flash\.stflash must be true or false"),
 ]
 

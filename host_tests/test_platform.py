@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from qmcu import boards, elfcheck, linker, toolchain
-from qmcu.boards import Board, Corner, Region
+from qmcu.boards import Board, Corner, Counter, Region
 from qmcu.errors import QmcuError
 from qmcu.paths import REPO_ROOT
 from qmcu.runners.qemu import qemu_argv, run_qemu
@@ -390,7 +390,7 @@ def test_hello_runs_on_every_board_and_corner(builder: Builder, board: Board, co
     assert "init 42 7 0\n" in text, "static constructor, .data copy or .bss zeroing failed"
     assert "kernel 22\n" in text
     c0, c1 = (int(v) for v in re.search(r"^counter (\d+) (\d+)$", text, re.M).groups())
-    if board.counter["kind"] == "none":
+    if board.counter.kind == "none":
         assert (c0, c1) == (0, 0)
     else:
         assert c1 > c0 > 0
@@ -461,13 +461,13 @@ def test_lockup_is_a_clear_error(builder: Builder, board: Board, corner: Corner)
         _run_board(board, elf)
 
 
-STM32_TIM_BOARDS = [b for b in QEMU_BOARDS if b.counter["kind"] == "stm32-tim"]
+STM32_TIM_BOARDS = [b for b in QEMU_BOARDS if b.counter.kind == "stm32-tim"]
 
 
 @pytest.mark.parametrize(("board", "corner"), _each_board(std=0, flt=0))
 def test_counter_is_exact_and_linear(builder: Builder, board: Board, corner: Corner) -> None:
-    if board.counter["kind"] != "stm32-tim":
-        pytest.skip(f"board {board.id} has counter kind {board.counter['kind']}")
+    if board.counter.kind != "stm32-tim":
+        pytest.skip(f"board {board.id} has counter kind {board.counter.kind}")
     elf = builder.build(board, corner, COUNTER_APP, name="counter")
     first, second = _run_board(board, elf), _run_board(board, elf)
     assert first.exit_code == 0, first.output_text
@@ -494,7 +494,7 @@ def test_memfuncs_behave_like_the_c_library(builder: Builder, board: Board, corn
 def test_dwt_counter_variant_builds_and_runs(builder: Builder, board: Board, corner: Corner) -> None:
     # No board file uses the DWT counter yet; the code path must still build on every core. (QEMU does
     # not model DWT, so the counter reads 0 there; on hardware it counts cycles.)
-    dwt_board = dataclasses.replace(board, counter={"kind": "dwt", "unit": "cycles"})
+    dwt_board = dataclasses.replace(board, counter=Counter("dwt", "cycles"))
     assert toolchain.target_flags(dwt_board, corner).defines["QMCU_COUNTER_DWT"] == "1"
     elf = builder.build(dwt_board, corner, COUNTER_APP, name="dwt")
     result = _run_board(board, elf)
@@ -592,9 +592,9 @@ def test_target_flags_follow_board_data(board: Board, corner: Corner) -> None:
     assert flags.defines["QMCU_STD"] == str(corner.std) and flags.defines["QMCU_FLOAT"] == str(corner.float)
     assert flags.defines["QMCU_HAS_FPU"] == ("1" if board.fpu else "0")
     assert flags.defines["QMCU_HAS_DSP"] == ("1" if board.dsp else "0")
-    assert ("QMCU_COUNTER_STM32_TIM" in flags.defines) == (board.counter["kind"] == "stm32-tim")
-    if board.counter["kind"] == "stm32-tim":
-        assert int(flags.defines["QMCU_TIM_BASE"].rstrip("u"), 16) == board.counter["timer_base"]
+    assert ("QMCU_COUNTER_STM32_TIM" in flags.defines) == (board.counter.kind == "stm32-tim")
+    if board.counter.kind == "stm32-tim":
+        assert int(flags.defines["QMCU_TIM_BASE"].rstrip("u"), 16) == board.counter.timer_base
     assert ("-nostdlib" in flags.linkflags) == (corner.std == 0)
     assert ("--specs=nano.specs" in flags.linkflags) == (corner.std == 1)
     assert "gcc" in flags.libs and ("c" in flags.libs) == (corner.std == 1)

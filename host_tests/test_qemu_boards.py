@@ -11,7 +11,7 @@ from qmcu.boards import load_all
 from scons_run import report, scons
 
 QEMU_BOARDS = [b for b in load_all() if b.kind == "qemu"]
-COUNTER_BOARDS = [b.id for b in QEMU_BOARDS if b.counter["kind"] != "none"]
+COUNTER_BOARDS = [b.id for b in QEMU_BOARDS if b.counter.kind != "none"]
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-g++") is None,
                                 reason="qemu-system-arm / arm-none-eabi-g++ missing (run tools/setup.sh)")

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .boards import FLASHERS, Board, Corner, board_names, load_board
+from .boards import FLASHERS, Board, Corner, board_names, load_board, make_corner
 from .errors import QmcuError
 from .examples import ALIASES, BUILT_IN, COMMITTED, ModelKind, committed_kind
 from .modelfile import declared, is_model_path
@@ -136,11 +136,7 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
     if a["board"] not in board_names():
         raise QmcuError(f"unknown board {a['board']!r}", f"valid boards: {', '.join(board_names())}")
     board = load_board(a["board"])
-    std, flt = _choice("STD", a["STD"], ("0", "1")), _choice("FLOAT", a["FLOAT"], ("0", "1"))
-    corner = Corner(int(std), int(flt))
-    if not board.supports(corner):
-        raise QmcuError(f"board {board.id} does not list corner STD={std} FLOAT={flt}",
-                        f"use one of {', '.join(c.name for c in board.corners)}")
+    corner = make_corner(a["STD"], a["FLOAT"], board)
     calibration = None
     if a["calibration"]:
         calibration = Path(a["calibration"])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import board_config
-from .boards import Board, Corner
+from .boards import Board, Corner, make_corner
 from .errors import QmcuError
 from .paths import FIRMWARE_DIR
 
@@ -85,14 +85,6 @@ def _check_opt(opt: str) -> None:
         raise QmcuError(f"optimisation flag {opt!r} is not an -O option", "use one of -O0, -O1, -O2, -O3, -Os, -Og")
 
 
-def _check_corner(board: Board, corner: Corner) -> None:
-    if corner.std not in (0, 1) or corner.float not in (0, 1):
-        raise QmcuError(f"corner {corner} is impossible", "std and float are each 0 or 1")
-    if not board.supports(corner):
-        raise QmcuError(f"board {board.id} does not support corner {corner.name}",
-                        f"use one of {', '.join(c.name for c in board.corners)}")
-
-
 def _arch_flags(board: Board, corner: Corner) -> list[str]:
     if board.cpu is None:
         raise QmcuError(f"board {board.id} has no cpu", "add \"cpu\" to its board file")
@@ -108,12 +100,12 @@ def _arch_flags(board: Board, corner: Corner) -> list[str]:
 
 
 def _counter_defines(board: Board) -> dict[str, str]:
-    kind = board.counter["kind"]
-    if kind == "stm32-tim":
-        return {"QMCU_COUNTER_STM32_TIM": "1", "QMCU_TIM_BASE": f"0x{board.counter['timer_base']:08x}u",
-                "QMCU_TIM_ENABLE_REG": f"0x{board.counter['enable_register']:08x}u",
-                "QMCU_TIM_ENABLE_BIT": str(board.counter["enable_bit"])}
-    if kind == "dwt":
+    counter = board.counter
+    if counter.kind == "stm32-tim":
+        return {"QMCU_COUNTER_STM32_TIM": "1", "QMCU_TIM_BASE": f"0x{counter.timer_base:08x}u",
+                "QMCU_TIM_ENABLE_REG": f"0x{counter.enable_register:08x}u",
+                "QMCU_TIM_ENABLE_BIT": str(counter.enable_bit)}
+    if counter.kind == "dwt":
         return {"QMCU_COUNTER_DWT": "1"}
     return {}
 
@@ -142,7 +134,7 @@ def target_flags(board: Board, corner: Corner, opt: str = "-O2", console: str | 
     if not board.is_target:
         raise QmcuError(f"board {board.id} is not a cross-compiled target", "use host_flags() for the host board")
     _check_opt(opt)
-    _check_corner(board, corner)
+    make_corner(corner.std, corner.float, board)
     arch = _arch_flags(board, corner)
     defines = {
         "QMCU_STD": str(corner.std),
@@ -172,8 +164,7 @@ def target_flags(board: Board, corner: Corner, opt: str = "-O2", console: str | 
 def host_flags(corner: Corner, opt: str = "-O2") -> Flags:
     """Flags for the host board (native g++). The host platform file uses libc, so nothing is -nostdlib."""
     _check_opt(opt)
-    if corner.std not in (0, 1) or corner.float not in (0, 1):
-        raise QmcuError(f"corner {corner} is impossible", "std and float are each 0 or 1")
+    make_corner(corner.std, corner.float)
     cxx = [*CXX_COMMON, opt, "-g"]
     defines = {"QMCU_STD": str(corner.std), "QMCU_FLOAT": str(corner.float)}
     return Flags(cxxflags=tuple(cxx), linkflags=("-Wl,--gc-sections",), defines=defines, libs=())
