@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .train import epoch_bar
+
 logger = logging.getLogger(__name__)
 
 SPLIT_SEED = 0
@@ -52,7 +54,7 @@ def train(data: DigitsData, seed: int = 42, epochs: int = 300, lr: float = 0.01)
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
-    for _ in range(epochs):
+    for _ in epoch_bar(epochs, "training digits"):
         opt.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()

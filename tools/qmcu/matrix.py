@@ -127,10 +127,29 @@ def start_progress(total: int) -> None:
     _progress.update(done=0, total=total, t0=time.monotonic())
 
 
+def duration_text(seconds: float) -> str:
+    """A wall time as a person reads it: 8 s, 2 min 05 s, 1 h 04 min."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def progress_text(done: int, total: int, elapsed_s: float) -> str:
+    """`3/40, about 1 min 50 s left`: cells done of all, and the time left at the average pace so far
+    (cells run in parallel under -j, so the pace is wall time per finished cell); no estimate once all are done."""
+    if done >= total or done <= 0:
+        return f"{done}/{total}"
+    return f"{done}/{total}, about {duration_text(max(1.0, elapsed_s / done * (total - done)))} left"
+
+
 def cell_finished(name: str, doc: dict[str, Any] | None, error: str | None, log_tail: str = "") -> None:
     with _progress_lock:
         _progress["done"] += 1
-        head = f"[{_progress['done']}/{_progress['total']}] {name}:"
+        done, total = int(_progress["done"]), int(_progress["total"])
+        head = f"[{progress_text(done, total, time.monotonic() - _progress['t0'])}] {name}:"
         if doc is not None and doc.get("passed"):
             stats = doc.get("per_inference")
             figure = f", {stats['median']:g} {doc['unit']}/inference" if stats else ""

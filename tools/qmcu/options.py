@@ -23,6 +23,7 @@ DEFAULTS: dict[str, str] = {
     "boards": "", "modes": "", "update_budgets": "0", "data": "", "max_drop": "", "min_accuracy": "",
     "weights": "per_tensor",
     "console": "", "transport": "socket", "port": "", "flasher": "", "dry_run": "0",
+    "verbose": "0",
 }
 HELP: dict[str, str] = {
     "board": "board id, a file in boards/",
@@ -52,7 +53,10 @@ HELP: dict[str, str] = {
     "port": "real boards: serial port of the ST-Link VCP (default: auto-detected by USB VID/PID)",
     "flasher": "real boards: openocd, pyocd or stflash (default: the board file's)",
     "dry_run": "real boards: 1 prints the exact flash command and serial settings, touching nothing",
+    "verbose": "1 prints the compiler's and linker's full command lines (default: one `compiling`/`linking` line each)",
 }
+# Options that change what is printed, never what is built: kept out of every step's signature.
+OUTPUT_ONLY = ("verbose",)
 
 
 @dataclass(frozen=True)
@@ -128,11 +132,19 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def output_options(args: dict[str, str]) -> tuple[bool, dict[str, str]]:
+    """(verbose, the arguments without the output-only options): what is printed is chosen here, and the
+    rest goes into the graph, so verbose=1 rebuilds nothing."""
+    verbose = _choice("verbose", args.get("verbose", DEFAULTS["verbose"]), ("0", "1")) == "1"
+    return verbose, {k: v for k, v in args.items() if k not in OUTPUT_ONLY}
+
+
 def parse_options(args: dict[str, str]) -> BuildOptions:
     unknown = sorted(set(args) - set(DEFAULTS))
     if unknown:
         raise QmcuError(f"unknown option(s) {', '.join(unknown)}", f"valid options: {', '.join(DEFAULTS)}")
     a = {**DEFAULTS, **args}
+    _choice("verbose", a["verbose"], ("0", "1"))  # output only: not part of BuildOptions (see output_options)
     if a["board"] not in board_names():
         raise QmcuError(f"unknown board {a['board']!r}", f"valid boards: {', '.join(board_names())}")
     board = load_board(a["board"])

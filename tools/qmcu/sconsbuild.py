@@ -30,7 +30,7 @@ from SCons.Script import Alias, AlwaysBuild, Default, Environment, Exit, Help, S
 
 from . import atomic, board_config, buildlock, elfcheck, linker, seals, toolchain
 from .errors import QmcuError
-from .options import DEFAULTS, HELP, BuildOptions, parse_options
+from .options import DEFAULTS, HELP, BuildOptions, output_options, parse_options
 from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE
 
 logger = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ def _check_committed(folder: Path, names: list[str]) -> None:
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 
 
-def _link_spawn(opts: BuildOptions, parts: int) -> Callable[..., int]:
+def _link_spawn(opts: BuildOptions, parts: int, verbose: bool) -> Callable[..., int]:
     """Run the linker; a memory region overflow becomes one line naming the board, the region and the cause."""
     def spawn(sh: str, escape: Any, cmd: str, args: list[str], env: dict[str, str]) -> int:
         proc = subprocess.run([sh, "-c", " ".join(args)], env=env, capture_output=True, text=True, check=False)
@@ -256,6 +256,8 @@ def _link_spawn(opts: BuildOptions, parts: int) -> Callable[..., int]:
         if not found:
             sys.stdout.write(proc.stdout)
             sys.stderr.write(proc.stderr)
+            if proc.returncode and not verbose:
+                print(f"qmcu: this command failed (exit {proc.returncode}): {' '.join(args)}", file=sys.stderr)
             return proc.returncode
         what = ", ".join(f"{region} by {n} bytes" for region, n in dict(found).items())
         cause = (f"its test set is already split over {parts} images, so the model's constants and the code are too "
@@ -266,7 +268,23 @@ def _link_spawn(opts: BuildOptions, parts: int) -> Callable[..., int]:
     return spawn
 
 
-def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
+# One line per object and per program unless verbose=1 (SCons leaves *COMSTR out of every signature).
+QUIET_COMSTR = {"CXXCOMSTR": "compiling $SOURCE -> $TARGET", "CCCOMSTR": "compiling $SOURCE -> $TARGET",
+                "LINKCOMSTR": "linking $TARGET"}
+
+
+def show_failed_command(spawn: Callable[..., int]) -> Callable[..., int]:
+    """Quiet output hides command lines; a failing compile still shows its full command line, after the
+    compiler's own messages (which pass through untouched)."""
+    def wrapped(sh: str, escape: Any, cmd: str, args: list[str], env: dict[str, str]) -> int:
+        code = spawn(sh, escape, cmd, args, env)
+        if code:
+            print(f"qmcu: this command failed (exit {code}): {' '.join(args)}", file=sys.stderr)
+        return code
+    return wrapped
+
+
+def _firmware_env(opts: BuildOptions, gen_dir: Path, verbose: bool = False) -> Any:
     corner, board = opts.corner, opts.board
     if board.is_target:
         cxx = toolchain.require_tool(f"{TARGET_PREFIX}g++")
@@ -280,6 +298,8 @@ def _firmware_env(opts: BuildOptions, gen_dir: Path) -> Any:
                       CPPPATH=[str(gen_dir), str(gen_dir / "platform"), str(opts.model_dir), str(RUNTIME_INCLUDE),
                                str(FIRMWARE_DIR / "platform"),
                                str(FIRMWARE_DIR / "app")])
+    if not verbose:
+        env.Replace(**QUIET_COMSTR, SPAWN=show_failed_command(env["SPAWN"]))
     if board.is_target:
         env.Append(CPPDEFINES={"QMCU_COUNTER_UNIT": board.counter_unit})
     return env
@@ -310,14 +330,15 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
     if "-h" in sys.argv or "--help" in sys.argv:
         return  # the help text only: no graph, so no model stage either
     try:
+        verbose, arguments = output_options(dict(arguments))  # verbose= only changes what is printed
         if "matrix" in (targets or []):
             _start()
-            _matrix_graph(dict(arguments), "matrix")
+            _matrix_graph(arguments, "matrix", verbose)
         elif "bench" in (targets or []):
             _start()
-            _matrix_graph(dict(arguments), "bench")
+            _matrix_graph(arguments, "bench", verbose)
         else:
-            opts = parse_options(dict(arguments))
+            opts = parse_options(arguments)
             if "check" in (targets or []):
                 from .plan import print_plan
 
@@ -326,7 +347,7 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
                 return
             _start()
             base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
-            nodes = _cell_graph(base, opts, dict(arguments), _model_nodes(base, opts))
+            nodes = _cell_graph(base, opts, arguments, _model_nodes(base, opts), verbose=verbose)
             base.Alias("build", nodes["checked"])
             base.Alias("size", nodes["size"])
             base.Alias("run", nodes["run"])
@@ -354,7 +375,7 @@ def _parts(opts: BuildOptions, intmodel_path: Path) -> list[Any]:
 
 
 def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model: tuple[Any, list[Any]],
-                matrix: bool = False) -> dict[str, Any]:
+                matrix: bool = False, verbose: bool = False) -> dict[str, Any]:
     """One configuration: vectors -> objects -> program(s) -> image checks -> run step. A test set too
     large for one image becomes several (parts): each its own vectors, application object and program."""
     intmodel, headers = model
@@ -362,7 +383,7 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     gen_dir = bdir / "gen" / opts.artifact_stem
     testset = opts.testset
     objdir = bdir / "obj" / opts.artifact_stem
-    env = _firmware_env(opts, gen_dir)
+    env = _firmware_env(opts, gen_dir, verbose)
     platform = toolchain.platform_sources(opts.board, opts.corner, opts.console) if opts.board.is_target else \
         toolchain.platform_sources(opts.board, opts.corner)
     platform_objects = [_sealed(env, env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src)))
@@ -399,8 +420,9 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
         program_path = bdir / (stem + (".elf" if opts.board.is_target else ""))
         if opts.board.is_target:
             part_env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
-            program = _sealed(part_env, part_env.Program(str(program_path), app + platform_objects,
-                                                         SPAWN=_link_spawn(opts, len(plan))), Path(f"{program_path}.map"))
+            link_spawn = _link_spawn(opts, len(plan), verbose)
+            program = _sealed(part_env, part_env.Program(str(program_path), app + platform_objects, SPAWN=link_spawn),
+                              Path(f"{program_path}.map"))
             part_env.Depends(program, ld)
             part_env.SideEffect(str(program_path) + ".map", program)
             check_code = [str(PKG / f) for f in ("elfcheck.py", "image_model.py", "kernel_layout.py")]
@@ -423,7 +445,7 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     return {"checked": checks, "size": size, "run": run, "flash": flash}
 
 
-def _matrix_graph(arguments: dict[str, str], target: str) -> None:
+def _matrix_graph(arguments: dict[str, str], target: str, verbose: bool = False) -> None:
     """Every cell of the matrix (or the bench) in one graph, run in parallel by scons -j, then one
     aggregate step that judges them together."""
     from . import bench, matrix, matrix_report
@@ -444,7 +466,8 @@ def _matrix_graph(arguments: dict[str, str], target: str) -> None:
     for cell in cells:
         if cell.opts.model not in models:
             models[cell.opts.model] = _model_nodes(base, cell.opts)
-        runs.append(_cell_graph(base, cell.opts, cell.arguments, models[cell.opts.model], matrix=True)["run"])
+        runs.append(_cell_graph(base, cell.opts, cell.arguments, models[cell.opts.model], matrix=True,
+                                verbose=verbose)["run"])
     agg = _step(base, str(out_dir / ".aggregate"), runs, f"{target}_finish",
                 {"arguments": arguments, "t0": time.time()}, "")
     AlwaysBuild(agg)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TextIO
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from .errors import QmcuError
 from .options import check_training
@@ -31,6 +35,14 @@ def check_config(cfg: TrainConfig) -> None:
         raise QmcuError(f"hidden_size={cfg.hidden_size} is not a positive integer", "give 1 or more (default 4)")
 
 
+def epoch_bar(epochs: int, desc: str, stream: TextIO | None = None) -> Iterable[int]:
+    """range(epochs), drawn as a progress bar on stderr while it is a terminal (never in logs, tests or CI);
+    the bar is erased when the loop ends, so what follows prints as if there had been none."""
+    out = sys.stderr if stream is None else stream
+    return tqdm(range(epochs), desc=desc, unit="epoch", file=out, disable=not out.isatty(), leave=False,
+                mininterval=0.25, dynamic_ncols=True)
+
+
 def _diverged(cfg: TrainConfig, seed: int, epoch: int) -> QmcuError:
     return QmcuError(f"training diverged at lr={cfg.lr:g}: the model output became NaN or Inf in epoch {epoch + 1} "
                      f"(seed {seed})", "give a smaller learning rate such as lr=0.1")
@@ -44,7 +56,7 @@ def _train_once(cfg: TrainConfig, seed: int) -> tuple[XORNet, int, float]:
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     loss_fn = nn.BCELoss()
     loss = torch.tensor(0.0)
-    for epoch in range(cfg.epochs):
+    for epoch in epoch_bar(cfg.epochs, f"training XOR (seed {seed})"):
         opt.zero_grad()
         out = model(x)
         try:
