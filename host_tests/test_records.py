@@ -69,7 +69,7 @@ def decoded(stream: RecordStream) -> tuple[object, ...]:
 
 
 def minimal(count: int = 1, outputs: int = 1) -> list[str]:
-    lines = [format_record(0, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "grid"), ("count", count),
+    lines = [format_record(0, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "test"), ("count", count),
                                         ("outputs", outputs), ("unit", "none")])]
     lines += [format_record(1 + i, "R", [("i", i), ("in", [i]), ("out", [0] * outputs), ("n", 0)]) for i in range(count)]
     lines.append(format_record(1 + count, "END", [("status", 0), ("records", count), ("stack", 0)]))
@@ -309,14 +309,14 @@ def test_bad_key_value_syntax(fields: list[tuple[str, object]], message: str) ->
 
 def test_bad_begin_values() -> None:
     lines = minimal(0)
-    lines[0] = format_record(0, "BEGIN", [("proto", 2), ("model", "m"), ("mode", "grid"), ("count", 0),
+    lines[0] = format_record(0, "BEGIN", [("proto", 2), ("model", "m"), ("mode", "test"), ("count", 0),
                                           ("outputs", 1), ("unit", "none")])
     assert error_of(joined(lines)) == ("record seq 0 (BEGIN) at line 1: protocol version proto=2, this host reads "
                                        "proto=1 (firmware and host tools from different versions?)")
     lines[0] = format_record(0, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "fast"), ("count", 0),
                                           ("outputs", 1), ("unit", "none")])
-    assert error_of(joined(lines)) == "record seq 0 (BEGIN) at line 1: mode=fast is not one of xor|grid|exhaustive|test"
-    lines[0] = format_record(0, "BEGIN", [("proto", 1), ("model", "m/x"), ("mode", "grid"), ("count", 0),
+    assert error_of(joined(lines)) == "record seq 0 (BEGIN) at line 1: mode=fast is not one of test|xor|exhaustive"
+    lines[0] = format_record(0, "BEGIN", [("proto", 1), ("model", "m/x"), ("mode", "test"), ("count", 0),
                                           ("outputs", 1), ("unit", "none")])
     assert error_of(joined(lines)) == "record seq 0 (BEGIN) at line 1: model=m/x is not a token [A-Za-z0-9_.-]+"
 
@@ -332,7 +332,7 @@ def test_structure_errors() -> None:
                 format_record(3, "SUM", [("correct", 1), ("total", 1)]),
                 format_record(4, "END", [("status", 0), ("records", 1), ("stack", 0)])]
     assert error_of(joined(two_sums)) == "record seq 3 (SUM) at line 4: a second SUM record"
-    restart = [lines[0], lines[1], format_record(2, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "grid"),
+    restart = [lines[0], lines[1], format_record(2, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "test"),
                                                               ("count", 1), ("outputs", 1), ("unit", "none")])]
     assert error_of(joined(restart)) == "record seq 2 (BEGIN) at line 3: a second BEGIN (firmware restarted?)"
     not_begin = [format_record(0, "R", [("i", 0), ("in", [0]), ("out", [0]), ("n", 0)])]
@@ -445,7 +445,7 @@ def valid_streams(draw: st.DrawFn) -> tuple[bytes, tuple[object, ...]]:
     """A random complete stream with free text between records, and what it must decode to."""
     n_in, n_out, count = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(0, 5))
     int8 = st.integers(-128, 127)
-    begin = Begin(1, draw(st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True)), draw(st.sampled_from(["xor", "grid"])),
+    begin = Begin(1, draw(st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True)), draw(st.sampled_from(["xor", "test"])),
                   count, n_out, draw(st.sampled_from(["instructions", "cycles", "none"])))
     results = [Result(i, tuple(draw(st.lists(int8, min_size=n_in, max_size=n_in))),
                       tuple(draw(st.lists(int8, min_size=n_out, max_size=n_out))), draw(st.integers(0, I32_MAX)))
@@ -590,9 +590,9 @@ int main(int argc, char** argv) {
     qmcu::records::RecordWriter<FileSink> w(FileSink{stdout});
     w.text("qmcu records test driver");
     w.begin("BEGIN");
-    w.field("proto", 1);
+    w.field("proto", qmcu::records::kProtocolVersion);
     w.field("model", "textbook-xor_v1.2");
-    w.field("mode", "grid");
+    w.field("mode", "test");
     w.field("count", 4);
     w.field("outputs", 3);
     w.field("unit", "cycles");
@@ -629,7 +629,7 @@ int main(int argc, char** argv) {
 
 EXPECTED_STREAM = "".join([
     "qmcu records test driver\n",
-    format_record(0, "BEGIN", [("proto", 1), ("model", "textbook-xor_v1.2"), ("mode", "grid"), ("count", 4),
+    format_record(0, "BEGIN", [("proto", 1), ("model", "textbook-xor_v1.2"), ("mode", "test"), ("count", 4),
                                ("outputs", 3), ("unit", "cycles")]),
     format_record(1, "R", [("i", 0), ("in", [-128, 127]), ("out", [0, -1, 1]), ("n", 0)]),
     format_record(2, "R", [("i", 1), ("in", [0, 0]), ("out", [-128, -128, -128]), ("n", I32_MAX)]),
@@ -681,7 +681,7 @@ def test_cpp_writer_matches_format_record_and_parses(driver: Path) -> None:
     out = run(driver)
     assert out == EXPECTED_STREAM.encode()
     stream = parse_stream(out)
-    assert stream.begin == Begin(proto=1, model="textbook-xor_v1.2", mode="grid", count=4, outputs=3, unit="cycles")
+    assert stream.begin == Begin(proto=1, model="textbook-xor_v1.2", mode="test", count=4, outputs=3, unit="cycles")
     assert stream.results == [
         Result(0, (-128, 127), (0, -1, 1), 0),
         Result(1, (0, 0), (-128, -128, -128), I32_MAX),
@@ -716,10 +716,12 @@ def test_header_needs_no_standard_library(tmp_path: Path) -> None:
     cmd = ["g++", *FREESTANDING, "-nostdinc++", f"-I{PLATFORM_DIR}", "-c", str(src), "-o", str(tmp_path / "only.o")]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    code = re.sub(r"//[^\n]*", "", (PLATFORM_DIR / "records.hpp").read_text())
-    assert re.findall(r"#include\s*(\S+)", code) == ["<stddef.h>", "<stdint.h>"]
-    for banned in ("float", "double", "printf", "malloc", "new ", "<cstd"):
-        assert banned not in code, banned
+    for header, includes in (("records.hpp", ["<stddef.h>", "<stdint.h>", '"decimal.hpp"']),
+                             ("decimal.hpp", ["<stddef.h>", "<stdint.h>"])):
+        code = re.sub(r"//[^\n]*", "", (PLATFORM_DIR / header).read_text())
+        assert re.findall(r"#include\s*(\S+)", code) == includes, header
+        for banned in ("float", "double", "printf", "malloc", "new ", "<cstd"):
+            assert banned not in code, (header, banned)
 
 
 def test_header_builds_for_cortex_m0(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ struct ConsoleSink {
 template <typename Writer>
 void writeBegin(Writer& w, const char* model, const char* mode, size_t count, size_t outputs) {
     w.begin("BEGIN");
-    w.field("proto", 1);
+    w.field("proto", records::kProtocolVersion);
     w.field("model", model);
     w.field("mode", mode);
     w.field("count", static_cast<int32_t>(count));

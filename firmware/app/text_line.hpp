@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decimal.hpp"
+
 namespace qmcu {
 
 class TextLine {
@@ -16,20 +18,7 @@ public:
     }
 
     TextLine& num(int32_t v) {
-        // Work in uint32 so INT32_MIN has a magnitude.
-        uint32_t mag = v < 0 ? 0u - static_cast<uint32_t>(v) : static_cast<uint32_t>(v);
-        char digits[10];
-        int n = 0;
-        do {
-            digits[n++] = static_cast<char>('0' + mag % 10u);
-            mag /= 10u;
-        } while (mag != 0u);
-        if (v < 0) {
-            put('-');
-        }
-        while (n > 0) {
-            put(digits[--n]);
-        }
+        decimal::put_signed(v, [this](char c) { put(c); });
         return *this;
     }
 

@@ -13,8 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decimal.hpp"
+
 namespace qmcu {
 namespace records {
+
+// The protocol version every BEGIN record carries (proto=). The host reads the same number from
+// here (tools/qmcu/records.py PROTOCOL_VERSION parses this line): change the format, raise it.
+constexpr int32_t kProtocolVersion = 1;
 
 namespace detail {
 
@@ -168,25 +174,11 @@ private:
     }
 
     void put_uint(uint32_t v) {
-        char digits[10];  // 4294967295 has 10
-        int n = 0;
-        do {
-            digits[n++] = static_cast<char>('0' + v % 10u);
-            v /= 10u;
-        } while (v != 0u);
-        while (n > 0) {
-            put(digits[--n]);
-        }
+        decimal::put_unsigned(v, [this](char c) { put(c); });
     }
 
     void put_int(int32_t v) {
-        // The magnitude in uint32, where INT32_MIN's 2147483648 fits; negating in int32 would overflow.
-        if (v < 0) {
-            put('-');
-            put_uint(0u - static_cast<uint32_t>(v));
-        } else {
-            put_uint(static_cast<uint32_t>(v));
-        }
+        decimal::put_signed(v, [this](char c) { put(c); });
     }
 
     Sink sink_{};

@@ -18,17 +18,43 @@ import re
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+
+from .errors import QmcuError
+from .paths import FIRMWARE_DIR
+from .vectors import MODES
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
+# The firmware writes the records, so its header holds the protocol version; the host reads it from there.
+RECORDS_HEADER = FIRMWARE_DIR / "platform" / "records.hpp"
+_VERSION_RE = re.compile(r"^constexpr int32_t kProtocolVersion = ([1-9][0-9]*);$", re.M)
+
+
+def protocol_version(header: Path = RECORDS_HEADER) -> int:
+    """The record protocol's version: kProtocolVersion in the firmware's records.hpp."""
+    try:
+        text = header.read_text()
+    except OSError as err:
+        raise QmcuError(f"cannot read the record protocol's version from {header}: {err.strerror or err}",
+                        "reinstall qmcu: its firmware files are incomplete") from err
+    match = _VERSION_RE.search(text)
+    if match is None:
+        raise QmcuError(f"{header} has no line `constexpr int32_t kProtocolVersion = <n>;`",
+                        "restore that line: the host reads the protocol version from it")
+    return int(match.group(1))
+
+
+PROTOCOL_VERSION = protocol_version()
 PREFIX = "QM "
 # The line a new stream starts with (the BEGIN record always has seq 0).
 BEGIN_PREFIX = f"{PREFIX}0 BEGIN "
-# The firmware's fault line (firmware/platform/cortexm/startup.cpp): "FAULT <what> [pc=.. lr=..]".
+# The firmware's fault line (firmware/platform/cortexm/startup.cpp): "FAULT <what> [pc=.. lr=..]", and the
+# statuses it exits with (firmware/platform/platform.hpp kStatusFault, kStatusStackOverflow).
 FAULT_PREFIX = "FAULT "
-MODES = ("xor", "grid", "exhaustive", "test")
+STATUS_FAULT = 3
+STATUS_STACK_OVERFLOW = 4
 UNITS = ("instructions", "cycles", "none")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 

@@ -5,10 +5,11 @@
 // Compiled when the board needs any of it (a UART console, or clock steps at reset).
 #include "board_config.hpp"
 #include "console.hpp"
+#include "mmio.hpp"
 
 namespace {
 
-inline volatile uint32_t& reg32(uintptr_t address) { return *reinterpret_cast<volatile uint32_t*>(address); }
+using qmcu::platform::reg32;
 
 // STM32 GPIO port registers (every family with MODER/AFR): 2 mode bits per pin, 2 pull bits per
 // pin, 4 AF bits per pin.

@@ -6,11 +6,12 @@
 //                           -icount shift=0 it advances exactly once per executed instruction.
 //   QMCU_COUNTER_DWT        the DWT cycle counter (CYCCNT) of ARMv7-M/ARMv8-M cores.
 //   neither                 counter_read() returns 0.
+#include "mmio.hpp"
 #include "platform.hpp"
 
 namespace {
 
-inline volatile uint32_t& reg32(uintptr_t address) { return *reinterpret_cast<volatile uint32_t*>(address); }
+using qmcu::platform::reg32;
 
 #if defined(QMCU_COUNTER_STM32_TIM) && QMCU_COUNTER_STM32_TIM
 // STM32 general-purpose timer register offsets (TIM2..TIM5 layout).

@@ -9,6 +9,8 @@
 // stack ran past its bottom ("FAULT stack overflow", status 4); stack_used() finds the deepest
 // painted word that was overwritten.
 #include "console.hpp"
+#include "decimal.hpp"
+#include "mmio.hpp"
 
 // The loops below must stay loops: the compiler could otherwise turn them into calls to memset
 // or memcpy, which is legal but needless this early and confusing in a disassembly.
@@ -53,7 +55,7 @@ inline uintptr_t current_sp() {
     return sp;
 }
 
-inline volatile uint32_t& reg32(uintptr_t address) { return *reinterpret_cast<volatile uint32_t*>(address); }
+using qmcu::platform::reg32;
 
 void enable_fpu() {
 #if defined(QMCU_HAS_FPU) && QMCU_HAS_FPU
@@ -115,15 +117,11 @@ struct Line {
         return *this;
     }
     Line& dec(uint32_t v) {
-        char digits[10];
-        int n = 0;
-        do {
-            digits[n++] = static_cast<char>('0' + v % 10u);
-            v /= 10u;
-        } while (v != 0u && n < 10);
-        while (n > 0 && size < sizeof(text)) {
-            text[size++] = digits[--n];
-        }
+        qmcu::decimal::put_unsigned(v, [this](char c) {
+            if (size < sizeof(text)) {
+                text[size++] = c;
+            }
+        });
         return *this;
     }
 };

@@ -3,6 +3,7 @@
 // BAUDDIV come from the generated board_config.hpp.
 #include "board_config.hpp"
 #include "console.hpp"
+#include "mmio.hpp"
 
 namespace {
 
@@ -16,7 +17,7 @@ constexpr uint32_t kCtrlTxEnable = 1u << 0;
 static_assert(qmcu::board_config::kUartDivisor >= 16u, "the CMSDK UART needs BAUDDIV >= 16");
 
 inline volatile uint32_t& uart(uintptr_t offset) {
-    return *reinterpret_cast<volatile uint32_t*>(qmcu::board_config::kUartBase + offset);
+    return qmcu::platform::reg32(qmcu::board_config::kUartBase + offset);
 }
 
 inline void wait_not_full() {

@@ -4,6 +4,7 @@
 // BRR come from the generated board_config.hpp.
 #include "board_config.hpp"
 #include "console.hpp"
+#include "mmio.hpp"
 
 namespace {
 
@@ -25,7 +26,7 @@ constexpr uint32_t kStatusTc = 1u << 6;   // transmission complete: the shift re
 constexpr uint32_t kStatusTxe = 1u << 7;  // the data register may take the next byte
 
 inline volatile uint32_t& usart(uintptr_t offset) {
-    return *reinterpret_cast<volatile uint32_t*>(qmcu::board_config::kUartBase + offset);
+    return qmcu::platform::reg32(qmcu::board_config::kUartBase + offset);
 }
 
 }  // namespace
