@@ -1,4 +1,5 @@
-"""The judge shown wrong results: every rule of judge() has a stream that breaks it, and only it.
+"""The judge shown wrong results: every rule of judge() has a stream that breaks it, and only it; and the
+rules on the rest of a run's evidence (exit code, the QEMU plugin's counts, a test set split over images).
 
 Streams are written in the firmware's record format (records.format_record) and read back by the
 real parser, so what the judge sees is exactly what a run would hand it. The base stream is what a
@@ -14,9 +15,10 @@ import pytest
 
 from conftest import TEXTBOOK_TESTSET
 from qmcu import reference
+from qmcu.boards import load_board
 from qmcu.intmodel import IntModel
-from qmcu.judge import Verdict, accuracy_gates, judge
-from qmcu.records import Begin, End, RecordStream, Result, format_record, parse_stream
+from qmcu.judge import Gates, PartRun, Verdict, accuracy_gates, judge, judge_counts, judge_run
+from qmcu.records import STATUS_FAULT, Begin, End, RecordStream, Result, format_record, parse_stream
 from qmcu.vectors import Vectors, make_vectors, predictions
 
 
@@ -131,8 +133,8 @@ def test_a_wrong_model_name_fails(textbook_model: IntModel, vectors: Vectors) ->
 
 
 def test_a_wrong_mode_fails(textbook_model: IntModel, vectors: Vectors) -> None:
-    v = verdict_of(textbook_model, vectors, stream_text(textbook_model, vectors, mode="grid"))
-    assert only_problem(v) == "target ran mode grid x1685, expected xor x1685"
+    v = verdict_of(textbook_model, vectors, stream_text(textbook_model, vectors, mode="exhaustive"))
+    assert only_problem(v) == "target ran mode exhaustive x1685, expected xor x1685"
 
 
 def test_too_few_results_fail(textbook_model: IntModel, vectors: Vectors) -> None:
@@ -208,3 +210,71 @@ def test_exhaustive_mode_needs_no_sum(textbook_model: IntModel) -> None:
     v = judge(stream(bad), textbook_model, vectors)
     assert only_problem(v).startswith("1 of 65536 outputs differ from the integer reference, first at index 65535 "
                                       "input [127, 127]")
+
+
+# ------------------------------------------------ the run's other evidence: exit code, plugin counts, parts
+
+def counts_of(vectors: Vectors) -> list[int]:
+    """The counts stream_text reports, per inference."""
+    return [400 + i % 7 for i in range(vectors.count)]
+
+
+def test_an_exit_code_other_than_the_end_status_fails(textbook_model: IntModel, vectors: Vectors) -> None:
+    stream = parse_stream(stream_text(textbook_model, vectors))
+    assert judge(stream, textbook_model, vectors, exit_code=0).passed
+    fault = judge(stream, textbook_model, vectors, exit_code=STATUS_FAULT)
+    assert only_problem(fault) == "process exit code 3 (the firmware's fault status) differs from the END record's status 0"
+    killed = judge(stream, textbook_model, vectors, exit_code=-9)
+    assert only_problem(killed) == "process killed by SIGKILL (signal 9) differs from the END record's status 0"
+
+
+def test_counter_and_plugin_one_constant_apart_pass(textbook_model: IntModel, vectors: Vectors) -> None:
+    v = verdict_of(textbook_model, vectors, stream_text(textbook_model, vectors))
+    info = judge_counts(v, [c - 12 for c in counts_of(vectors)])
+    assert v.passed and info["counter_minus_plugin"] == 12
+    assert info["counter_source"] == "on-target counter" and info["counts"] == counts_of(vectors)
+    assert info["per_inference"] == {"min": 400, "median": 403, "max": 406}
+    assert info["plugin_per_inference"] == {"min": 388, "median": 391, "max": 394}
+
+
+def test_counter_and_plugin_that_disagree_fail(textbook_model: IntModel, vectors: Vectors) -> None:
+    v = verdict_of(textbook_model, vectors, stream_text(textbook_model, vectors))
+    plugin = counts_of(vectors)
+    plugin[5] += 1
+    info = judge_counts(v, plugin)
+    assert only_problem(v) == "on-target counter and plugin disagree by varying amounts [-1, 0]"
+    assert "counter_minus_plugin" not in info
+    short = verdict_of(textbook_model, vectors, stream_text(textbook_model, vectors))
+    judge_counts(short, counts_of(vectors)[:-1])
+    assert only_problem(short) == "the plugin saw 1684 qmcu_infer calls, the target reported 1685"
+
+
+def test_a_counter_that_read_zero_leaves_the_plugin_figures_and_a_warning(textbook_model: IntModel,
+                                                                          vectors: Vectors) -> None:
+    v = dataclasses.replace(verdict_of(textbook_model, vectors, stream_text(textbook_model, vectors)),
+                            counts=[0] * vectors.count)
+    info = judge_counts(v, counts_of(vectors), load_board("qemu-m4"))
+    assert v.passed and info["counter_source"] == "QEMU plugin (qmcu_infer entry to return)"
+    assert info["counts"] == counts_of(vectors)
+    assert info["counter_warning"].startswith("board qemu-m4's ")
+    nothing = judge_counts(v, None)
+    assert (nothing["per_inference"], nothing["counter_source"], nothing["counts"]) == (None, None, None)
+
+
+def test_judge_run_judges_a_test_set_split_over_images(textbook_model: IntModel) -> None:
+    halves = [make_vectors(textbook_model, "xor", TEXTBOOK_TESTSET, rows) for rows in ((0, 1000), (1000, 1685))]
+
+    def parts(exit_codes: tuple[int, int], plugin: tuple[bool, bool]) -> list[PartRun]:
+        return [PartRun(parse_stream(stream_text(textbook_model, v)), code, [c - 5 for c in counts_of(v)] if p else None, v)
+                for v, code, p in zip(halves, exit_codes, plugin, strict=True)]
+
+    verdict, info = judge_run(parts((0, 0), (True, True)), textbook_model, gates=Gates(min_accuracy=1.0))
+    assert verdict.passed and verdict.inferences == 1685 and (verdict.correct, verdict.labelled) == (4, 4)
+    assert info["counter_minus_plugin"] == 5 and len(info["counts"]) == 1685
+    verdict, info = judge_run(parts((0, STATUS_FAULT), (True, False)), textbook_model)
+    assert only_problem(verdict) == ("image 2 of 2 (rows from 1000): process exit code 3 (the firmware's fault status) "
+                                     "differs from the END record's status 0")
+    assert info["plugin_per_inference"] is None and "counter_minus_plugin" not in info
+    verdict, _ = judge_run(parts((0, 0), (True, True)), textbook_model, gates=Gates(float_accuracy=1.0, max_drop=0.0,
+                                                                                   min_accuracy=1.01))
+    assert only_problem(verdict) == "target accuracy 100.00 % is below min_accuracy=1.01"

@@ -1,19 +1,24 @@
-"""The judge: turns a parsed record stream into a verdict. Runners never judge; this is the only place.
+"""The judge: turns what a run gave (record streams, exit codes, the QEMU plugin's counts) into a verdict.
 
-Every output byte is compared with the Python integer reference; the inputs the target used are
-compared with the host's vectors (which proves a FLOAT=1 target quantized them identically).
+Runners never judge; every verdict rule is here. Every output byte is compared with the Python
+integer reference; the inputs the target used are compared with the host's vectors (which proves a
+FLOAT=1 target quantized them identically); the process's exit code must match the END record; the
+on-target counter and the plugin must agree; the user's accuracy gates hold on the whole test set.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from . import reference
+from . import interrupt, reference
+from .boards import Board, counter_warning
 from .intmodel import IntModel
-from .records import RecordStream, Result, fault_line
+from .records import STATUS_FAULT, STATUS_STACK_OVERFLOW, RecordStream, Result, fault_line
 from .vectors import Vectors, predictions
 
 logger = logging.getLogger(__name__)
@@ -46,9 +51,51 @@ class Verdict:
         return not self.problems
 
 
-def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
-    """Every verdict rule on one run's records; accuracy itself is gated by accuracy_gates (the model's
-    max_drop / min_accuracy: examples/xor.py demands 4/4)."""
+@dataclass(frozen=True)
+class PartRun:
+    """What one image's run gave the judge: its records, the process's exit code, the QEMU plugin's
+    per-inference counts (None where there is no plugin) and the rows the image held."""
+
+    stream: RecordStream
+    exit_code: int
+    plugin: list[int] | None
+    vectors: Vectors
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The accuracy gates (accuracy_gates): the float model's accuracy and the user's max_drop / min_accuracy."""
+
+    float_accuracy: float | None = None
+    max_drop: float | None = None
+    min_accuracy: float | None = None
+
+
+def judge_run(parts: list[PartRun], model: IntModel, board: Board | None = None,
+              gates: Gates | None = None) -> tuple[Verdict, dict[str, Any]]:
+    """The verdict on a whole run (one image, or a test set split over several, in order) and its
+    instruction figures (judge_counts): each part judged (judge), the parts merged (merge_parts),
+    then the accuracy gates and the counter checks on the whole."""
+    verdicts = [judge(p.stream, model, p.vectors, p.exit_code) for p in parts]
+    verdict = merge_parts(verdicts, [p.vectors.first for p in parts])
+    g = gates or Gates()
+    verdict.problems += accuracy_gates(verdict, g.float_accuracy, g.max_drop, g.min_accuracy)
+    plugin = None if any(p.plugin is None for p in parts) else [c for p in parts for c in p.plugin or []]
+    return verdict, judge_counts(verdict, plugin, board)
+
+
+def describe_exit(code: int) -> str:
+    """An exit code in words: a negative one is the signal that killed the process."""
+    if code < 0:
+        return f"killed by {interrupt.signal_name(-code)} (signal {-code})"
+    known = {STATUS_FAULT: " (the firmware's fault status)", STATUS_STACK_OVERFLOW: " (the firmware's stack-overflow status)"}
+    return f"exit code {code}{known.get(code, '')}"
+
+
+def judge(stream: RecordStream, model: IntModel, vectors: Vectors, exit_code: int | None = None) -> Verdict:
+    """Every verdict rule on one run's records (and, given, the process's exit code, which must be the END
+    record's status); accuracy itself is gated by accuracy_gates (the model's max_drop / min_accuracy:
+    examples/xor.py demands 4/4)."""
     problems: list[str] = []
     begin, end = stream.begin, stream.end
     if begin.model != model.name:
@@ -101,6 +148,8 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors) -> Verdict:
     frozen = _frozen_counter(stream)
     if frozen is not None:
         problems.append(frozen)
+    if exit_code is not None and exit_code != end.status:
+        problems.append(f"process {describe_exit(exit_code)} differs from the END record's status {end.status}")
 
     return Verdict(
         model=begin.model, mode=begin.mode, unit=begin.unit, inferences=n, correct=correct,
@@ -159,6 +208,43 @@ def accuracy_gates(verdict: Verdict, float_accuracy: float | None, max_drop: flo
     if min_accuracy is not None and acc < min_accuracy - 1e-12:
         problems.append(f"target accuracy {acc * 100:.2f} % is below min_accuracy={min_accuracy:g}")
     return problems
+
+
+def judge_counts(verdict: Verdict, plugin: list[int] | None, board: Board | None = None) -> dict[str, Any]:
+    """Instruction figures (the report's per_inference, counter_source and counts ...): the on-target
+    counter where the board has one, else the host plugin.
+
+    Where both exist they must differ by one constant (the counter reads and the call around
+    qmcu_infer); anything else means one of them is wrong, and the verdict gets the problem. A board
+    whose counter read 0 throughout gets a warning (boards.counter_warning), not a failure.
+    """
+    target = verdict.counts if any(verdict.counts) else None
+    info: dict[str, Any] = {"plugin_per_inference": _stats(plugin) if plugin else None}
+    warning = counter_warning(board, verdict.counts, plugin=bool(plugin)) if board is not None else None
+    if warning:
+        logger.warning(warning)
+        info["counter_warning"] = warning
+    if target and plugin:
+        if len(plugin) != len(target):
+            verdict.problems.append(f"the plugin saw {len(plugin)} qmcu_infer calls, the target reported {len(target)}")
+        else:
+            offsets = {t - p for t, p in zip(target, plugin, strict=True)}
+            if len(offsets) != 1:
+                verdict.problems.append(f"on-target counter and plugin disagree by varying amounts {sorted(offsets)[:5]}")
+            else:
+                info["counter_minus_plugin"] = offsets.pop()
+    if target:
+        info.update(per_inference=_stats(target), counter_source="on-target counter")
+    elif plugin:
+        info.update(per_inference=_stats(plugin), counter_source="QEMU plugin (qmcu_infer entry to return)")
+    else:
+        info.update(per_inference=None, counter_source=None)
+    info["counts"] = target or plugin  # the figures per inference behind per_inference
+    return info
+
+
+def _stats(values: list[int]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def merge_parts(verdicts: list[Verdict], firsts: list[int]) -> Verdict:

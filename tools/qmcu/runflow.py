@@ -8,24 +8,22 @@ from __future__ import annotations
 import json
 import logging
 import re
-import statistics
 from pathlib import Path
 from typing import Any
 
-from . import elfcheck, interrupt, report
-from .boards import Board, counter_warning
+from . import elfcheck, report
 from .errors import QmcuError
 from .intmodel import IntModel
-from .judge import Verdict, accuracy_gates, judge, merge_parts
+from .judge import Gates, PartRun, Verdict, describe_exit, judge_run
 from .options import BuildOptions
 from .paths import BUILD_DIR
 from .records import ProtocolError, parse_stream, stream_bytes
 from .runners.result import RunResult, last_lines
+from .toolchain import TARGET_PREFIX
 from .vectors import Vectors, make_vectors
 
 logger = logging.getLogger(__name__)
 
-TARGET_PREFIX = "arm-none-eabi-"
 # The forward path in the ELF, by demangled symbol name: the kernels, the generated forward() and
 # constants (qmcu_model:: in model.hpp; pytorch_quant_xor:: and qmcu_seed:: for the seed tutorial's
 # API corner), and its state (g_layers and the activation buffers). Not forwardLayer(): it serves
@@ -34,10 +32,8 @@ FORWARD_CODE = ("qmcu_infer", "qmcu::Q", "qmcu::sat", "qmcu::round", "qmcu::mult
                 "qmcu_model::forward(", "qmcu_seed::forward(")
 FORWARD_DATA = ("pytorch_quant_xor::", "qmcu_model::k")
 FORWARD_STATE = ("qmcu_model::g_", "qmcu_model::forward(", "qmcu_seed::g_", "qmcu_seed::forward(")
-# The fault handler's line (firmware/platform/cortexm/startup.cpp) and the statuses it exits with.
+# The fault handler's line (firmware/platform/cortexm/startup.cpp).
 _FAULT_RE = re.compile(r"^FAULT (?P<what>.+?)(?: pc=(?P<pc>0x[0-9a-fA-F]+) lr=(?P<lr>0x[0-9a-fA-F]+))?\r?$", re.M)
-STATUS_FAULT = 3
-STATUS_STACK_OVERFLOW = 4
 
 
 def forward_sizes(elf: Path, tool_prefix: str) -> dict[str, int]:
@@ -92,48 +88,6 @@ def execute(opts: BuildOptions, program: Path, vectors: Vectors | None = None,
     return result, None
 
 
-def merge_counts(verdict: Verdict, plugin: list[int] | None, board: Board | None = None) -> dict[str, Any]:
-    """Instruction figures: the on-target counter where the board has one, else the host plugin.
-
-    Where both exist they must differ by one constant (the counter reads and the call around
-    qmcu_infer); anything else means one of them is wrong, and the run fails.
-    """
-    target = verdict.counts if any(verdict.counts) else None
-    info: dict[str, Any] = {"plugin_per_inference": _stats(plugin) if plugin else None}
-    warning = counter_warning(board, verdict.counts, plugin=bool(plugin)) if board is not None else None
-    if warning:
-        logger.warning(warning)
-        info["counter_warning"] = warning
-    if target and plugin:
-        if len(plugin) != len(target):
-            verdict.problems.append(f"the plugin saw {len(plugin)} qmcu_infer calls, the target reported {len(target)}")
-        else:
-            offsets = {t - p for t, p in zip(target, plugin, strict=True)}
-            if len(offsets) != 1:
-                verdict.problems.append(f"on-target counter and plugin disagree by varying amounts {sorted(offsets)[:5]}")
-            else:
-                info["counter_minus_plugin"] = offsets.pop()
-    if target:
-        info.update(per_inference=_stats(target), counter_source="on-target counter")
-    elif plugin:
-        info.update(per_inference=_stats(plugin), counter_source="QEMU plugin (qmcu_infer entry to return)")
-    else:
-        info.update(per_inference=None, counter_source=None)
-    return info
-
-
-def _stats(values: list[int]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
-
-
-def describe_exit(code: int) -> str:
-    """An exit code in words: a negative one is the signal that killed the process."""
-    if code < 0:
-        return f"killed by {interrupt.signal_name(-code)} (signal {-code})"
-    known = {STATUS_FAULT: " (the firmware's fault status)", STATUS_STACK_OVERFLOW: " (the firmware's stack-overflow status)"}
-    return f"exit code {code}{known.get(code, '')}"
-
-
 def stream_error(opts: BuildOptions, program: Path, result: RunResult, err: ProtocolError) -> QmcuError:
     """Why a run's output holds no complete stream, most telling cause first: a fault, a signal, a damaged stream."""
     text = result.output_text
@@ -148,7 +102,7 @@ def stream_error(opts: BuildOptions, program: Path, result: RunResult, err: Prot
     if fault:
         pc, lr = fault.group("pc"), fault.group("lr")
         where = f" at pc={pc} lr={lr}" if pc else ""
-        locate = (f"`arm-none-eabi-addr2line -Cfe {program} {pc} {lr}` names the faulting function and its caller"
+        locate = (f"`{TARGET_PREFIX}addr2line -Cfe {program} {pc} {lr}` names the faulting function and its caller"
                   if pc else "see the last lines")
         return QmcuError(f"the firmware on {board} faulted: {fault.group('what')}{where} "
                          f"({describe_exit(result.exit_code)}) running {program.name}; last lines before it: {before}",
@@ -173,19 +127,15 @@ def report_paths(opts: BuildOptions, program: Path) -> list[Path]:
 
 
 def _run_part(opts: BuildOptions, program: Path, model: IntModel,
-              rows: tuple[int, int] | None) -> tuple[Verdict, RunResult, list[int] | None, list[str], Vectors]:
-    """Run one image and judge it against the rows it holds."""
+              rows: tuple[int, int] | None) -> tuple[PartRun, RunResult]:
+    """Run one image on the rows it holds and parse what it printed; the judge gets the part."""
     vectors = make_vectors(model, opts.mode, opts.testset, rows)
     result, plugin_counts = execute(opts, program, vectors, model.output_size)
     try:
         stream = parse_stream(result.output_text)
     except ProtocolError as err:
         raise stream_error(opts, program, result, err) from err
-    verdict = judge(stream, model, vectors)
-    if result.exit_code != verdict.status:
-        verdict.problems.append(f"process {describe_exit(result.exit_code)} differs from the END record's "
-                                f"status {verdict.status}")
-    return verdict, result, plugin_counts, stream.text_lines, vectors
+    return PartRun(stream, result.exit_code, plugin_counts, vectors), result
 
 
 def run(opts: BuildOptions, program: Path, model: IntModel, programs: list[Path] | None = None,
@@ -202,21 +152,14 @@ def run(opts: BuildOptions, program: Path, model: IntModel, programs: list[Path]
     images = programs or [program]
     ranges: list[tuple[int, int] | None] = list(parts) if parts else [None]
     runs = [_run_part(opts, image, model, rows) for image, rows in zip(images, ranges, strict=True)]
-    verdict = merge_parts([r[0] for r in runs], [r[4].first for r in runs])
-    result = RunResult(next((r[1].exit_code for r in runs if r[1].exit_code), 0), "",
-                       sum(r[1].wall_s for r in runs))
-    plugin_parts = [r[2] for r in runs]
-    plugin_counts = None if any(p is None for p in plugin_parts) else [c for p in plugin_parts for c in p or []]
-    text_lines = [ln for r in runs for ln in r[3]]
-    vectors = runs[0][4] if len(runs) == 1 else make_vectors(model, opts.mode, opts.testset)
-    prov = model.provenance
-    verdict.problems += accuracy_gates(verdict, prov.get("float_test_accuracy"),
-                                       opts.max_drop if opts.max_drop is not None else prov.get("max_drop"),
-                                       opts.min_accuracy if opts.min_accuracy is not None else prov.get("min_accuracy"))
-    counts = merge_counts(verdict, plugin_counts, opts.board)
-    doc = build_report(opts, program, model, verdict, result)
+    part_runs = [part for part, _ in runs]
+    gates = run_gates(opts, model)
+    verdict, counts = judge_run(part_runs, model, opts.board, gates)
+    result = RunResult(next((r.exit_code for _, r in runs if r.exit_code), 0), "", sum(r.wall_s for _, r in runs))
+    text_lines = [ln for part in part_runs for ln in part.stream.text_lines]
+    vectors = part_runs[0].vectors if len(runs) == 1 else make_vectors(model, opts.mode, opts.testset)
+    doc = build_report(opts, program, model, verdict, result, gates)
     doc.update(counts)
-    doc["counts"] = verdict.counts if any(verdict.counts) else plugin_counts
     checked = Path(f"{program}.checked")
     doc["image_checks"] = json.loads(checked.read_text())["checks"] if checked.is_file() else []
     doc["images"] = len(images)
@@ -239,8 +182,16 @@ def run(opts: BuildOptions, program: Path, model: IntModel, programs: list[Path]
     return doc
 
 
+def run_gates(opts: BuildOptions, model: IntModel) -> Gates:
+    """The accuracy gates of this run: max_drop / min_accuracy given as options, else the model file's."""
+    prov = model.provenance
+    return Gates(prov.get("float_test_accuracy"),
+                 opts.max_drop if opts.max_drop is not None else prov.get("max_drop"),
+                 opts.min_accuracy if opts.min_accuracy is not None else prov.get("min_accuracy"))
+
+
 def build_report(opts: BuildOptions, program: Path, model: IntModel, verdict: Verdict,
-                 result: RunResult) -> dict[str, Any]:
+                 result: RunResult, gates: Gates) -> dict[str, Any]:
     sizes = None
     if opts.board.is_target:
         sizes = {**elfcheck.image_sizes(program, TARGET_PREFIX), **forward_sizes(program, TARGET_PREFIX)}
@@ -254,8 +205,7 @@ def build_report(opts: BuildOptions, program: Path, model: IntModel, verdict: Ve
         "float_accuracy": model.provenance.get("float_test_accuracy"), "fake_quant": model.provenance.get("fake_quant"),
         "diagnosis": model.provenance.get("diagnosis"), "dropped": model.provenance.get("dropped"),
         "weights": model.provenance.get("weights"), "weights_comparison": model.provenance.get("weights_comparison"),
-        "gates": {k: getattr(opts, k) if getattr(opts, k) is not None else model.provenance.get(k)
-                  for k in ("max_drop", "min_accuracy")},
+        "gates": {"max_drop": gates.max_drop, "min_accuracy": gates.min_accuracy},
         "bit_exact": verdict.bit_exact, "mismatches": verdict.mismatches,
         "first_mismatches": verdict.first_mismatches, "outputs": verdict.outputs,
         "unit": verdict.unit, "layers": report.layer_rows(model, verdict), "stack_bytes": verdict.stack_bytes,

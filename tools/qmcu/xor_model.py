@@ -29,13 +29,6 @@ class XORNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.sigmoid(self.fc2(self.relu(self.fc1(x))))
 
-    def trace(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every intermediate tensor, for calibration."""
-        fc1_pre = self.fc1(x)
-        hidden = self.relu(fc1_pre)
-        logit = self.fc2(hidden)
-        return {"input": x, "fc1_pre": fc1_pre, "hidden": hidden, "logit": logit, "output": self.sigmoid(logit)}
-
 
 def textbook_model() -> XORNet:
     model = XORNet()
