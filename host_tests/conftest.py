@@ -1,5 +1,8 @@
 """Shared fixtures: the repo paths, a host C++ compiler helper, and the textbook integer model.
 
+The suite is split in tiers (unit/, host_cpp/, target/, hardware/); this folder is on sys.path, so every tier
+imports conftest, scons_run and the shared helper modules beside it (kernel_checks, per_channel_cases).
+
 In CI (`CI=true`) a skip must never hide a missing tool: a skip whose reason names a missing tool, or
 any skip not listed in LEGITIMATE_SKIPS below, is turned into a failure, and the session fails when
 one of REQUIRED_TOOLS is not on PATH (even if every test that needs it returned early).
@@ -11,13 +14,18 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
-from qmcu import intmodel
-from qmcu.paths import FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE, TEXTBOOK_HEADER
+HOST_TESTS = Path(__file__).resolve().parent
+if str(HOST_TESTS) not in sys.path:
+    sys.path.insert(0, str(HOST_TESTS))
+
+from qmcu import intmodel  # noqa: E402
+from qmcu.paths import FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE, TEXTBOOK_HEADER  # noqa: E402
 
 WARNINGS = ["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fno-exceptions", "-fno-rtti"]
 

@@ -3,15 +3,13 @@
 No board is attached here. pyOCD is a stand-in script that prints a target table and logs its calls;
 the board's UART is a pty whose other end a thread writes, in step with a stand-in flasher: what the
 old image was still printing when the flasher started, then (at the flasher's reset) the new image's
-stream. The firmware side runs for real under QEMU, whose memory-write trace shows the order in which
-the firmware touches the USART, the GPIO pins and the DWT.
+stream. The firmware side runs for real under QEMU: target/test_first_board_firmware.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -23,22 +21,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qmcu import board_config, boards, flash, linker, reference, toolchain
-from qmcu.boards import Board, Corner, Counter
+from qmcu import boards, flash, reference
+from qmcu.boards import Board
 from qmcu.errors import QmcuError
 from qmcu.intmodel import IntModel
 from qmcu.judge import judge
 from qmcu.records import ProtocolError, StreamReader, format_record, parse_stream, stream_bytes
 from qmcu.runners.board import STATUS_FAULT, STATUS_STACK_OVERFLOW, run_board, run_timeout, transfer_s
-from qmcu.runners.qemu import qemu_argv, run_qemu
-from qmcu.runners.qemu_uart import run_qemu_uart
 from qmcu.runners.serial_reader import FlashWindow, read_records
 from qmcu.vectors import Vectors, exhaustive_inputs
 
 ALL = boards.load_all()
 HARDWARE = [b for b in ALL if b.kind == "hardware"]
 NUCLEO = next(b for b in HARDWARE if b.id == "nucleo-f446re")
-CROSS = ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 # pyOCD's built-in STM32 targets among our boards' parts (pyocd/target/builtin/__init__.py): only the F767ZI.
 PYOCD_BUILTIN = {"stm32f767zi"}
 PYOCD_TABLE_HEAD = ("  Name                      Vendor                   Part Number                  Families"
@@ -407,160 +402,3 @@ def test_the_flash_window_drops_what_the_old_image_printed_before_flashing(pty_p
     threading.Timer(1.3, window.end).start()
     text = read_records(path, 10.0, flashing=window)
     assert text.encode("latin-1") == NEW
-
-
-# --- the firmware, under QEMU ----------------------------------------------------------------------------
-
-APP = r"""
-#include "app_records.hpp"
-namespace {
-struct Sink { static void write(const char* p, size_t n) { qmcu::platform::console_write(p, n); } };
-}  // namespace
-extern "C" uint32_t __qmcu_stack_limit[];
-extern "C" __attribute__((noinline)) void qmcu_infer(const int8_t* in, int8_t* out) {
-    out[0] = static_cast<int8_t>(in[0] ^ in[1]);
-}
-namespace {
-uintptr_t stack_pointer() { uintptr_t sp; __asm__ volatile("mov %0, sp" : "=r"(sp)); return sp; }
-}  // namespace
-// Recurses into the guard below the stack and comes back (as test_platform.py's overflow app).
-extern "C" __attribute__((noinline)) uint32_t dive(uint32_t depth) {
-    volatile uint32_t pad[4] = {depth, depth, depth, depth};
-    if (stack_pointer() + 32u > reinterpret_cast<uintptr_t>(__qmcu_stack_limit)) {
-        return dive(depth + 1u) + pad[0];
-    }
-    return pad[1];
-}
-extern "C" int app_main() {
-    qmcu::records::RecordWriter<Sink> w;
-    qmcu::app::writeBegin(w, "fw", "xor", 3, 1);
-    for (size_t i = 0; i < 3; ++i) {
-        const int8_t in[2] = {static_cast<int8_t>(i), 1};
-        int8_t out[1];
-        qmcu::app::inferAndRecord(w, i, in, 2, out, 1, qmcu_infer);
-    }
-#if OVERFLOW
-    const int status = dive(0) == 0xFFFFFFFFu ? 1 : 0;
-#else
-    const int status = 0;
-#endif
-    qmcu::app::writeEnd(w, status, 3);
-    return status;
-}
-"""
-
-
-CORNER0 = Corner(0, 0)
-
-
-def _build(root: Path, board: Board, console: str | None, corner: Corner = CORNER0, overflow: int = 0,
-           name: str = "app") -> Path:
-    _need(*CROSS)
-    out = root / f"{name}-{board.id}-{console}-{corner.name}-{overflow}"
-    out.mkdir(parents=True)
-    flags = toolchain.target_flags(board, corner, console=console)
-    if board_config.needs_board_config(board, console):
-        board_config.write_board_config(board, out / "board_config.hpp", console)
-    (out / "app.cpp").write_text(APP)
-    objs = []
-    for src in [out / "app.cpp", *toolchain.platform_sources(board, corner, console)]:
-        obj = out / f"{src.stem}.o"
-        subprocess.run(["arm-none-eabi-g++", *flags.cxxflags, *flags.define_flags(), f"-DOVERFLOW={overflow}",
-                        f"-I{toolchain.PLATFORM_DIR}", f"-I{toolchain.PLATFORM_DIR.parent / 'app'}", f"-I{out}",
-                        "-c", str(src), "-o", str(obj)], check=True, capture_output=True, text=True)
-        objs.append(str(obj))
-    script = linker.write_linker_script(board, out / "link.ld")
-    elf = out / "app.elf"
-    subprocess.run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", "-o", str(elf), *objs, *flags.lib_flags()],
-                   check=True, capture_output=True, text=True)
-    return elf
-
-
-@pytest.mark.parametrize("board", [pytest.param(b, id=b.id) for b in HARDWARE])
-def test_the_firmware_builds_for_every_real_board_and_corner(tmp_path: Path, board: Board) -> None:
-    for corner in board.corners:
-        for overflow in (0, 1):
-            assert _build(tmp_path, board, None, corner, overflow).is_file()
-
-
-def _writes(log: Path) -> list[tuple[int, int]]:
-    """(address, value) of every MMIO write in a QEMU memory_region_ops_write trace, in order."""
-    found = re.findall(r"memory_region_ops_write .*?addr (0x[0-9a-f]+) value (0x[0-9a-f]+)", log.read_text())
-    return [(int(a, 16), int(v, 16)) for a, v in found]
-
-
-def _trace(log: Path) -> list[str]:
-    return ["-trace", "memory_region_ops_write", "-D", str(log)]
-
-
-def _qemu(cpu: str) -> Board:
-    return next(b for b in ALL if b.kind == "qemu" and b.cpu == cpu)
-
-
-DEMCR, DWT_CTRL, DWT_LAR = 0xE000EDFC, 0xE0001000, 0xE0001FB0
-
-
-@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7"])
-def test_the_dwt_is_enabled_before_every_inference_and_unlocked_only_on_m7(tmp_path: Path, cpu: str) -> None:
-    board = _qemu(cpu)
-    dwt = dataclasses.replace(board, counter=Counter("dwt", "cycles"))
-    elf = _build(tmp_path, dwt, None)
-    log = tmp_path / "trace.log"
-    result = run_qemu(board, elf, 20.0, _trace(log))
-    assert result.exit_code == 0, result.output_text
-    writes = _writes(log)
-    trcena = [k for k, (a, v) in enumerate(writes) if a == DEMCR and v & (1 << 24)]
-    cyccntena = [k for k, (a, v) in enumerate(writes) if a == DWT_CTRL and v & 1]
-    # Start-up, then once before each of the three inferences (pyOCD's disconnect may have cleared DEMCR).
-    assert len(trcena) == len(cyccntena) == 4, writes
-    assert all(t < c for t, c in zip(trcena, cyccntena, strict=True))
-    unlocks = [k for k, (a, _) in enumerate(writes) if a == DWT_LAR]
-    assert bool(unlocks) == (cpu == "cortex-m7"), "the DWT lock-access register exists only on the Cortex-M7"
-
-
-def test_the_usart_is_on_before_its_pins_and_a_newline_comes_first(tmp_path: Path) -> None:
-    # QEMU's STM32F405 USART1 on its real pins (PA9/PA10, AF7), as a Nucleo's console is routed.
-    board = next(b for b in ALL if b.kind == "qemu" and b.uart is not None and b.uart.driver == "stm32-usart")
-    assert board.uart is not None
-    pins = (boards.UartPin(0x40020000, 9, 7), boards.UartPin(0x40020000, 10, 7))
-    routed = dataclasses.replace(board, uart=dataclasses.replace(board.uart, pins=pins))
-    elf = _build(tmp_path, routed, "uart", name="routed")
-    log = tmp_path / "trace.log"
-    result = run_qemu_uart(routed, elf, 20.0, "socket", _trace(log))
-    assert result.exit_code == 0
-    assert result.output_text.startswith("\r\nQM 0 BEGIN ")
-    writes = _writes(log)
-    cr1 = board.uart.base + 0x0C
-    usart_on = next(k for k, (a, v) in enumerate(writes) if a == cr1 and v & (1 << 13) and v & (1 << 3))
-    moder = [k for k, (a, _) in enumerate(writes) if a == 0x40020000]
-    pupdr = [(k, v) for k, (a, v) in enumerate(writes) if a == 0x4002000C]
-    assert moder and pupdr, "the pins were not routed"
-    assert usart_on < moder[0], "a pin was switched to the USART before the USART was on"
-    assert pupdr[0][0] < moder[0], "the pull-up came after the pin was switched"
-    # (QEMU's GPIO is an unimplemented device that reads 0, so each read-modify-write shows one pin.)
-    assert all(any((v >> (2 * p.pin)) & 3 == 1 for _, v in pupdr) for p in pins), "console pins are not pulled up"
-    # Without pins (QEMU's own UART boards), no newline: their output is unchanged.
-    plain = run_qemu_uart(board, _build(tmp_path, board, "uart"), 20.0)
-    assert plain.output_text.startswith("QM 0 BEGIN ")
-
-
-def test_a_stack_overflow_is_in_end_where_the_run_halts(tmp_path: Path) -> None:
-    # A QEMU board made to end like a real one (exit: halt): no exit status reaches the host, only END.
-    board = next(b for b in ALL if b.kind == "qemu" and "semihosting" in b.consoles and b.cpu == "cortex-m4")
-    halting = dataclasses.replace(board, exit="halt")
-    for overflow, status in ((0, 0), (1, STATUS_STACK_OVERFLOW)):
-        elf = _build(tmp_path, halting, "semihosting", overflow=overflow)
-        out = tmp_path / f"out{overflow}.txt"
-        with out.open("w") as sink:
-            proc = subprocess.Popen(qemu_argv(board, elf), stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and "QM 4 END" not in out.read_text():
-                time.sleep(0.05)
-            time.sleep(0.3)  # the exit's FAULT line, if any
-        finally:
-            proc.kill()
-            proc.wait()
-        stream = parse_stream(out.read_text())
-        assert stream.end.status == status
-        assert ("FAULT stack overflow" in stream.text_lines) == bool(overflow)

@@ -33,7 +33,7 @@ def test_cold_run_trains_emits_builds_and_passes(host_build: tuple[Path, str]) -
     assert all(m.group(7) == m.group(8) for m in lines)
     assert "int8 XOR accuracy: 4/4" in out.splitlines()
     assert "1685/1685 bit-exact with the Python integer reference" in out
-    assert not (Path(__file__).parents[1] / "tools" / "build").exists()
+    assert not (Path(__file__).parents[2] / "tools" / "build").exists()
 
 
 def test_report_matches_an_independent_reference_run(host_build: tuple[Path, str]) -> None:

@@ -1,6 +1,6 @@
 """Per-channel weights on the targets: qmcu::QDenseFastPC == reference.dense on every DSP board (the SMLAD path)
 and every non-DSP board (the scalar path) under QEMU, and its cost on the Cortex-M4 (QEMU plugin, exact counts):
-the 64-32-10 MLP of test_fast_kernels.py with per-tensor and with per-channel requantizers.
+the 64-32-10 MLP of target/test_fast_kernels.py with per-tensor and with per-channel requantizers.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_fast_kernels import (
+from kernel_checks import (
     DSP_BOARDS,
     M4_BOARDS,
     MLP_MACS,
@@ -24,7 +24,7 @@ from test_fast_kernels import (
     measure,
     mlp_layers,
 )
-from test_per_channel import INPUTS_PER_LAYER, _cpp_int8, layer_inputs, random_per_channel_layer
+from per_channel_cases import INPUTS_PER_LAYER, _cpp_int8, layer_inputs, random_per_channel_layer
 
 from qmcu import insn_plugin, reference
 from qmcu.boards import Board

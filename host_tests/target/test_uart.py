@@ -2,6 +2,7 @@
 
 Every QEMU board whose board file lists the "uart" console is run over both transports and must print
 exactly the records its semihosting build prints. No board is named here: boards are data.
+(The reader against ptys: hardware/test_serial_reader.py; console flags and the generated header: unit/test_console_config.py.)
 """
 
 from __future__ import annotations
@@ -13,21 +14,18 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import serial
 
 from qmcu import board_config, boards, linker, toolchain
 from qmcu.boards import Board, Clock, ClockStep, Corner
 from qmcu.errors import QmcuError
-from qmcu.paths import REPO_ROOT
 from qmcu.records import RecordStream, parse_stream
 from qmcu.runners.qemu import run_qemu
 from qmcu.runners.qemu_uart import run_qemu_uart
-from qmcu.runners.serial_reader import read_records
 
 ALL_BOARDS = boards.load_all()
 TARGETS = [b for b in ALL_BOARDS if b.is_target]
@@ -195,10 +193,6 @@ def semihosting_streams(builder: Builder) -> dict[str, RecordStream]:
     return streams
 
 
-def test_some_qemu_board_has_a_uart() -> None:
-    assert UART_QEMU, "no QEMU board lists the uart console"
-
-
 @pytest.mark.parametrize("transport", ["socket", "pty"])
 @pytest.mark.parametrize("board", UART_QEMU, ids=lambda b: b.id)
 def test_uart_prints_the_same_records_as_semihosting(builder: Builder, semihosting_streams: dict[str, RecordStream],
@@ -238,145 +232,7 @@ def test_silent_firmware_times_out_with_a_clear_error(builder: Builder) -> None:
         run_qemu_uart(board, hang, 1.0)
 
 
-def test_runner_rejects_bad_requests(tmp_path: Path) -> None:
-    board = UART_QEMU[0]
-    with pytest.raises(QmcuError, match=r"unknown UART transport 'usb'; use one of socket, pty"):
-        run_qemu_uart(board, tmp_path / "x.elf", 1.0, "usb")
-    with pytest.raises(QmcuError, match=r"x\.elf does not exist"):
-        run_qemu_uart(board, tmp_path / "x.elf", 1.0)
-    no_uart = [b for b in ALL_BOARDS if b.kind == "qemu" and "uart" not in b.consoles]
-    if no_uart:
-        with pytest.raises(QmcuError, match=rf"board {no_uart[0].id} has no uart console"):
-            run_qemu_uart(no_uart[0], tmp_path / "x.elf", 1.0)
-
-
-# --- the reader on its own, against real ptys -----------------------------------------------------
-
-def _record_lines(status: int = 0) -> bytes:
-    from qmcu.records import format_record
-
-    lines = [format_record(0, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "xor"), ("count", 1), ("outputs", 1),
-                                        ("unit", "none")]),
-             format_record(1, "R", [("i", 0), ("in", [1, 2]), ("out", [3]), ("n", 0)]),
-             format_record(2, "END", [("status", status), ("records", 1), ("stack", 8)])]
-    return ("hello\r\n" + "".join(lines)).encode()
-
-
-@pytest.fixture
-def pty_pair() -> Iterator[tuple[int, str]]:
-    master, slave = os.openpty()
-    yield master, os.ttyname(slave)
-    os.close(master)
-    os.close(slave)
-
-
-def _write_soon(master: int, data: bytes) -> None:
-    # Opening a port flushes its input (pyserial does), so what the "board" sends must come afterwards.
-    threading.Timer(0.5, os.write, (master, data)).start()
-
-
-def test_reader_reads_a_port_by_name_until_end(pty_pair: tuple[int, str]) -> None:
-    master, path = pty_pair
-    _write_soon(master, _record_lines() + b"after\n")
-    seen: list[str] = []
-    text = read_records(path, 5.0, on_line=seen.append)
-    assert parse_stream(text).end.status == 0
-    assert seen[0] == "hello" and seen[-1] == "after", "the short drain after END keeps what follows"
-
-
-def test_reader_leaves_a_given_port_open(pty_pair: tuple[int, str]) -> None:
-    master, path = pty_pair
-    with serial.Serial(path, 115200, timeout=None) as port:
-        os.write(master, _record_lines(status=1))
-        assert parse_stream(read_records(port, 5.0)).end.status == 1
-        assert port.is_open and port.timeout is None
-
-
-def test_reader_reports_a_damaged_stream(pty_pair: tuple[int, str]) -> None:
-    master, path = pty_pair
-    _write_soon(master, _record_lines().replace(b"R i=0", b"R i=5"))
-    with pytest.raises(QmcuError, match=rf"the result stream from {path} is damaged: corrupt record .*crc mismatch"):
-        read_records(path, 5.0)
-
-
-def test_port_that_goes_away_before_end_is_a_clear_error() -> None:
-    master, slave = os.openpty()
-    path = os.ttyname(slave)
-    os.close(slave)
-    _write_soon(master, _record_lines()[:60])
-    threading.Timer(1.0, os.close, (master,)).start()  # the board is unplugged
-    with pytest.raises(QmcuError, match=rf"serial port {path} closed before the END record .*; last lines: hello"):
-        read_records(path, 5.0)
-
-
-def test_missing_port_is_a_clear_error() -> None:
-    with pytest.raises(QmcuError, match=r"cannot open serial port /dev/ttyQMCU-none: .*; the port does not exist: plug the "
-                                        r"board in"):
-        read_records("/dev/ttyQMCU-none", 1.0)
-    with pytest.raises(QmcuError, match=r"cannot open serial port socket://127\.0\.0\.1:1: .*nothing accepts connections"):
-        read_records("socket://127.0.0.1:1", 1.0)
-
-
-def test_busy_port_is_a_clear_error(pty_pair: tuple[int, str]) -> None:
-    _, path = pty_pair
-    with serial.Serial(path, exclusive=True), pytest.raises(QmcuError, match=rf"cannot open serial port {path}: .*another "
-                                                                            r"program holds the port"):
-        read_records(path, 1.0)
-
-
 # --- flags, sources and the generated header --------------------------------------------------------
-
-@pytest.mark.parametrize("board", TARGETS, ids=lambda b: b.id)
-def test_console_choice_follows_board_data(board: Board) -> None:
-    corner = board.corners[0]
-    default = toolchain.target_flags(board, corner)
-    assert default.defines == toolchain.target_flags(board, corner, console=board.consoles[0]).defines
-    for console in board.consoles:
-        flags = toolchain.target_flags(board, corner, console=console)
-        names = [p.name for p in toolchain.platform_sources(board, corner, console)]
-        assert flags.defines[f"QMCU_CONSOLE_{console.upper()}"] == "1"
-        assert flags.defines[f"QMCU_EXIT_{board.exit.upper()}"] == "1"
-        assert ("semihosting.cpp" in names) == (console == "semihosting" or board.exit == "semihosting")
-        assert ("halt.cpp" in names) == (board.exit == "halt")
-        uart_files = [n for n in names if n.startswith("uart_")]
-        assert len(uart_files) == (console == "uart")
-        assert ("board_init.cpp" in names) == ("QMCU_BOARD_INIT" in flags.defines)
-        assert ("board_init.cpp" in names) == (console == "uart" or bool(board.clock and board.clock.init))
-    with pytest.raises(QmcuError, match=rf"board {board.id} has no console 'jtag'; use one of its consoles: "
-                                        rf"{', '.join(board.consoles)}"):
-        toolchain.target_flags(board, corner, console="jtag")
-    with pytest.raises(QmcuError, match="has no console 'jtag'"):
-        toolchain.platform_sources(board, corner, "jtag")
-    stdout_board = dataclasses.replace(board, consoles=(*board.consoles, "stdout"))
-    with pytest.raises(QmcuError, match=r"console 'stdout' of board \S+ is not implemented by the Cortex-M platform"):
-        toolchain.target_flags(stdout_board, corner, console="stdout")
-
-
-@pytest.mark.parametrize("board", [b for b in TARGETS if "uart" in b.consoles], ids=lambda b: b.id)
-def test_board_config_header_carries_the_uart(board: Board) -> None:
-    assert board.uart is not None
-    text = board_config.render_board_config(board, "uart")
-    assert "GENERATED FILE - DO NOT EDIT" in text and f"boards/{board.id}.json" in text
-    assert f"constexpr uintptr_t kUartBase = 0x{board.uart.base:08x}u;" in text
-    assert f"constexpr uint32_t kUartDivisor = {round(board.uart.clock_hz / board.uart.baud)}u;" in text
-    for e in board.uart.enable:
-        assert f"{{0x{e.register:08x}u, {e.bit}u}}," in text
-    for p in board.uart.pins:
-        assert f"{{0x{p.gpio_base:08x}u, {p.pin}u, {p.af}u}}," in text
-    if "semihosting" in board.consoles:
-        assert "kUartBase" not in board_config.render_board_config(board, "semihosting")
-
-
-def test_board_config_rejects_an_unreachable_baud_rate() -> None:
-    board = UART_QEMU[0]
-    assert board.uart is not None
-    slow = dataclasses.replace(board, uart=dataclasses.replace(board.uart, clock_hz=100_000_000, baud=300))
-    with pytest.raises(QmcuError, match=r"needs divisor 333333, above 65535"):
-        board_config.render_board_config(slow, "uart")
-    # 16.5 clocks per bit: the divisor (16) is off by 3 %, more than a UART link tolerates.
-    odd = dataclasses.replace(board, uart=dataclasses.replace(board.uart, clock_hz=int(115200 * 16.5), baud=115200))
-    with pytest.raises(QmcuError, match=r"cannot make 115200 baud \(off by 3\.\d%\)"):
-        board_config.render_board_config(odd, "uart")
 
 
 @pytest.mark.parametrize("board", [b for b in TARGETS if b.kind != "qemu"], ids=lambda b: b.id)
@@ -404,13 +260,3 @@ def test_clock_steps_run_before_the_application(builder: Builder) -> None:
     assert (semihosting.exit_code, semihosting.output_text) == (0, "clock steps ran\n")
     uart = run_qemu_uart(board, builder.build(clocked, "uart", CLOCK_APP, defines, "clock"), TIMEOUT_S)
     assert (uart.exit_code, uart.output_text) == (0, "clock steps ran\n")
-
-
-def test_no_board_named_in_console_code() -> None:
-    cortexm = sorted((REPO_ROOT / "firmware" / "platform" / "cortexm").glob("*"))
-    paths = [REPO_ROOT / "tools" / "qmcu" / "board_config.py", *cortexm]
-    for path in paths:
-        text = path.read_text()
-        for b in ALL_BOARDS:
-            for name in [b.id, *([b.qemu_machine] if b.qemu_machine else [])] if b.kind != "host" else []:
-                assert not re.search(rf"\b{re.escape(name)}\b", text), f"{path} names board {name}"

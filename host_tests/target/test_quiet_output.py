@@ -1,19 +1,16 @@
 """Quiet output: one `compiling`/`linking` line per object and program unless verbose=1, which only changes
-what is printed (never a signature); progress for training epochs and for the matrix's cells."""
+what is printed (never a signature). Progress for training epochs and for the matrix's cells: unit/test_progress.py."""
 
 from __future__ import annotations
 
-import io
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from qmcu import matrix
 from qmcu.errors import QmcuError
-from qmcu.options import DEFAULTS, HELP, output_options, parse_options
-from qmcu.train import epoch_bar
+from qmcu.options import parse_options
 from scons_run import SCONS, scons
 
 COMPILE = re.compile(r"^compiling (firmware/\S+\.cpp) -> (\S+\.o)$")
@@ -84,13 +81,6 @@ def test_verbose_2_is_refused_in_one_line(tmp_path: Path) -> None:
         parse_options({"verbose": "yes"})
 
 
-def test_verbose_is_an_option_kept_out_of_the_graph() -> None:
-    assert DEFAULTS["verbose"] == "0" and "full command lines" in HELP["verbose"]
-    assert output_options({"board": "host", "verbose": "1"}) == (True, {"board": "host"})
-    assert output_options({"board": "host"}) == (False, {"board": "host"})
-    assert parse_options({"verbose": "1"}) == parse_options({})  # not part of BuildOptions
-
-
 def test_a_compile_error_shows_in_full_with_its_command(tmp_path: Path) -> None:
     (tmp_path / "broken.cpp").write_text("int main() { return undeclared_name; }\n")
     (tmp_path / "SConstruct").write_text(
@@ -105,48 +95,3 @@ def test_a_compile_error_shows_in_full_with_its_command(tmp_path: Path) -> None:
     assert "compiling broken.cpp -> broken.o" in _lines(proc.stdout)
     assert "broken.cpp:1:" in proc.stderr and "undeclared_name" in proc.stderr  # the compiler's own message
     assert re.search(r'^qmcu: this command failed \(exit 1\): g\+\+ -o "?broken\.o"? -c "?broken\.cpp"?$', proc.stderr, re.M)
-
-
-# --- progress ----------------------------------------------------------------------------------
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_epoch_bar_is_silent_off_a_terminal_and_erased_on_one() -> None:
-    pipe = io.StringIO()
-    assert list(epoch_bar(5, "training XOR (seed 42)", pipe)) == [0, 1, 2, 3, 4]
-    assert pipe.getvalue() == ""
-    tty = _Terminal()
-    assert list(epoch_bar(5, "training XOR (seed 42)", tty)) == [0, 1, 2, 3, 4]
-    drawn = tty.getvalue()
-    assert "training XOR (seed 42)" in drawn and "epoch" in drawn
-    assert drawn.split("\r")[-1].strip() == ""  # leave=False: the last write clears the line
-
-
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0 s"), (8.4, "8 s"), (59.6, "1 min 00 s"), (125, "2 min 05 s"), (3599, "59 min 59 s"), (3725, "1 h 02 min"),
-])
-def test_duration_text(seconds: float, text: str) -> None:
-    assert matrix.duration_text(seconds) == text
-
-
-@pytest.mark.parametrize(("done", "total", "elapsed", "text"), [
-    (0, 4, 0.0, "0/4"),
-    (1, 4, 10.0, "1/4, about 30 s left"),
-    (3, 40, 30.0, "3/40, about 6 min 10 s left"),
-    (39, 40, 0.1, "39/40, about 1 s left"),
-    (4, 4, 100.0, "4/4"),
-])
-def test_matrix_progress_estimates_time_left_from_the_average(done: int, total: int, elapsed: float, text: str) -> None:
-    assert matrix.progress_text(done, total, elapsed) == text
-
-
-def test_cell_finished_prints_progress_then_the_verdict(capsys: pytest.CaptureFixture[str]) -> None:
-    matrix.start_progress(2)
-    matrix.cell_finished("host/std0-float0/semihosting/xor", None, "boom")
-    matrix.cell_finished("host/std0-float0/semihosting/exhaustive", None, "bang")
-    first, last = _lines(capsys.readouterr().out)
-    assert re.fullmatch(r"\[1/2, about \d+ s left\] host/std0-float0/semihosting/xor: FAIL boom", first)
-    assert last == "[2/2] host/std0-float0/semihosting/exhaustive: FAIL bang"

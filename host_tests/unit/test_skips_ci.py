@@ -12,7 +12,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-HOST_TESTS = Path(__file__).resolve().parent
+HOST_TESTS = Path(__file__).resolve().parents[1]
 
 
 def run_pytest(env_extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -38,9 +38,9 @@ def test_ci_turns_missing_tool_skips_of_real_tests_into_failures(tmp_path: Path)
     # PATH without any tool (python runs by absolute path): the QEMU tests and the g++ tests must not skip.
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
-    files = [f"{HOST_TESTS}/test_digits.py::test_digits_on_qemu_m4",  # module-level skipif on qemu-system-arm
-             f"{HOST_TESTS}/test_bench.py::test_bench_on_m4_reports_both_networks",
-             f"{HOST_TESTS}/test_runtime_host.py::test_sigmoid_lut_cpp_equals_python_for_all_256_entries"]  # g++
+    files = [f"{HOST_TESTS}/target/test_digits.py::test_digits_on_qemu_m4",  # module-level skipif on qemu-system-arm
+             f"{HOST_TESTS}/target/test_bench.py::test_bench_on_m4_reports_both_networks",
+             f"{HOST_TESTS}/host_cpp/test_runtime_host.py::test_sigmoid_lut_cpp_equals_python_for_all_256_entries"]  # g++
     ci = run_pytest({"CI": "true", "PATH": str(empty_bin)}, *files)
     counts = outcomes(ci.stdout)
     assert ci.returncode != 0, ci.stdout[-3000:]
@@ -108,8 +108,8 @@ def test_legitimate_skip_sites_in_the_suite_are_listed() -> None:
                "data and the stack", "no board has room for an image bigger than the smallest board's flash"]
     for reason in samples:
         assert conftest.ci_skip_failure(reason) is None, reason
-    for path in sorted(set(HOST_TESTS.glob("test_*.py")) - {Path(__file__)}):
+    for path in sorted(set(HOST_TESTS.rglob("test_*.py")) - {Path(__file__).resolve()}):
         for m in re.finditer(r'pytest\.skip\(f?"([^"]*)"', path.read_text()):
             reason = re.sub(r"\{[^}]*\}", "x", m.group(1))
             if not conftest.MISSING_TOOL.search(reason):
-                assert conftest.ci_skip_failure(reason) is None, f"{path.name}: unlisted skip {reason!r}"
+                assert conftest.ci_skip_failure(reason) is None, f"{path.relative_to(HOST_TESTS)}: unlisted skip {reason!r}"

@@ -1,4 +1,5 @@
 """The bare-metal platform layer, end to end: real cross builds, real QEMU runs, real ELF checks.
+(Flags, linker script and QEMU argv: unit/test_platform_flags.py; the host platform: host_cpp/test_host_platform.py.)
 
 Every QEMU board in boards/ is exercised (no board is named here: boards are data). Skipped only
 when the cross toolchain or QEMU is not installed (tools/setup.sh installs them).
@@ -16,29 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from platform_apps import COMMON, HELLO_APP, PLATFORM_INCLUDE, QEMU_BOARDS, _board_params, _run
 
-from qmcu import boards, elfcheck, linker, toolchain
+from qmcu import elfcheck, linker, toolchain
 from qmcu.boards import Board, Corner, Counter, Region
 from qmcu.errors import QmcuError
-from qmcu.paths import REPO_ROOT
-from qmcu.runners.qemu import qemu_argv, run_qemu
+from qmcu.runners.qemu import run_qemu
 from qmcu.runners.result import RunResult
 
-ALL_BOARDS = boards.load_all()
-QEMU_BOARDS = [b for b in ALL_BOARDS if b.kind == "qemu"]
-HOST_BOARDS = [b for b in ALL_BOARDS if b.kind == "host"]
 CROSS_TOOLS = ("arm-none-eabi-g++", "arm-none-eabi-nm", "arm-none-eabi-objdump", "arm-none-eabi-size", "qemu-system-arm")
-PLATFORM_INCLUDE = toolchain.PLATFORM_DIR
 RUN_TIMEOUT_S = 20.0
 # The System region (0xE0000000 and up) is Execute Never on every M-profile core, whatever the board.
 NOWHERE = 0xEEEEEEE1
 # A stack pointer in the architecture's "external device" region, where no emulated board has memory.
 STACK_NOWHERE = 0xD0000000
-
-
-def _board_params() -> list:
-    """Every corner of every QEMU board."""
-    return [pytest.param(b, c, id=f"{b.id}-{c.name}") for b in QEMU_BOARDS for c in b.corners]
 
 
 def _first_corner(board: Board, std: int | None = None, flt: int | None = None) -> Corner | None:
@@ -60,59 +52,6 @@ def _each_board(std: int | None = None, flt: int | None = None) -> list:
 
 # --- test applications -------------------------------------------------------------------------
 
-COMMON = r"""
-#include "platform.hpp"
-namespace {
-[[maybe_unused]] size_t text_length(const char* s) { size_t n = 0; while (s[n] != '\0') { ++n; } return n; }
-[[maybe_unused]] void put(const char* s) { qmcu::platform::console_write(s, text_length(s)); }
-[[maybe_unused]] void put_uint(uint32_t v) {
-    char digits[10];
-    int n = 0;
-    do { digits[n++] = static_cast<char>('0' + v % 10u); v /= 10u; } while (v != 0u);
-    char out[11];
-    for (int k = 0; k < n; ++k) { out[k] = digits[n - 1 - k]; }
-    qmcu::platform::console_write(out, static_cast<size_t>(n));
-}
-}  // namespace
-"""
-
-HELLO_APP = COMMON + r"""
-#if QMCU_STD
-#include <string.h>
-#endif
-namespace {
-struct Constructed { Constructed() : value(42) {} int value; };
-Constructed g_constructed;   // needs .init_array to run
-int g_data = 7;              // needs .data copied from flash
-int g_bss;                   // needs .bss zeroed
-#if QMCU_FLOAT
-volatile float g_a = 1.5f;
-volatile float g_b = 2.25f;
-#endif
-}  // namespace
-
-extern "C" __attribute__((noinline)) int integer_kernel(int a) { return a * 3 + 1; }
-
-extern "C" int app_main() {
-    const uint32_t c0 = qmcu::platform::counter_read();
-    const uint32_t c1 = qmcu::platform::counter_read();
-#if QMCU_STD
-    const char* greeting = "qmcu platform ok\n";
-    qmcu::platform::console_write(greeting, strlen(greeting));
-#else
-    put("qmcu platform ok\n");
-#endif
-    put("counter "); put_uint(c0); put(" "); put_uint(c1); put("\n");
-    put("init "); put_uint(static_cast<uint32_t>(g_constructed.value)); put(" ");
-    put_uint(static_cast<uint32_t>(g_data)); put(" "); put_uint(static_cast<uint32_t>(g_bss)); put("\n");
-#if QMCU_FLOAT
-    put("float "); put_uint(static_cast<uint32_t>(g_a * g_b * 100.0f)); put("\n");
-#endif
-    put("kernel "); put_uint(static_cast<uint32_t>(integer_kernel(g_data))); put("\n");
-    put("stack "); put_uint(static_cast<uint32_t>(qmcu::platform::stack_used())); put("\n");
-    return APP_STATUS;
-}
-"""
 
 FAULT_APP = COMMON + r"""
 extern "C" __attribute__((noinline)) void fault_here() { __builtin_trap(); }
@@ -291,10 +230,6 @@ extern "C" int app_main() { return kBig[g_index] == 2 ? 0 : 1; }
 
 # --- building ----------------------------------------------------------------------------------
 
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"command failed: {' '.join(cmd)}\n{proc.stderr}"
-
 
 class Builder:
     """Cross builds with toolchain.py's flags and linker.py's script; platform objects are built once."""
@@ -461,9 +396,6 @@ def test_lockup_is_a_clear_error(builder: Builder, board: Board, corner: Corner)
         _run_board(board, elf)
 
 
-STM32_TIM_BOARDS = [b for b in QEMU_BOARDS if b.counter.kind == "stm32-tim"]
-
-
 @pytest.mark.parametrize(("board", "corner"), _each_board(std=0, flt=0))
 def test_counter_is_exact_and_linear(builder: Builder, board: Board, corner: Corner) -> None:
     if board.counter.kind != "stm32-tim":
@@ -577,100 +509,3 @@ def test_symbol_and_image_sizes(builder: Builder) -> None:
     sizes = elfcheck.image_sizes(elf)
     assert sizes["stack"] == linker.DEFAULT_STACK_SIZE + linker.DEFAULT_GUARD_SIZE
     assert sizes["flash"] == sum(v for k, v in sizes["sections"].items() if k not in (".bss", ".stack"))
-
-
-# --- flags, linker script, runner argv, host platform -------------------------------------------
-
-@pytest.mark.parametrize(("board", "corner"), _board_params())
-def test_target_flags_follow_board_data(board: Board, corner: Corner) -> None:
-    flags = toolchain.target_flags(board, corner, "-Os")
-    assert flags.cxxflags[0].startswith(f"-mcpu={board.cpu}") and "-mthumb" in flags.cxxflags and "-Os" in flags.cxxflags
-    hard = corner.float == 1 and board.fpu is not None
-    for f in (flags.cxxflags, flags.linkflags):
-        assert ("-mfloat-abi=hard" in f) == hard and ("-mfloat-abi=soft" in f) == (not hard)
-        assert (f"-mfpu={board.fpu}" in f) == hard
-    assert flags.defines["QMCU_STD"] == str(corner.std) and flags.defines["QMCU_FLOAT"] == str(corner.float)
-    assert flags.defines["QMCU_HAS_FPU"] == ("1" if board.fpu else "0")
-    assert flags.defines["QMCU_HAS_DSP"] == ("1" if board.dsp else "0")
-    assert ("QMCU_COUNTER_STM32_TIM" in flags.defines) == (board.counter.kind == "stm32-tim")
-    if board.counter.kind == "stm32-tim":
-        assert int(flags.defines["QMCU_TIM_BASE"].rstrip("u"), 16) == board.counter.timer_base
-    assert ("-nostdlib" in flags.linkflags) == (corner.std == 0)
-    assert ("--specs=nano.specs" in flags.linkflags) == (corner.std == 1)
-    assert "gcc" in flags.libs and ("c" in flags.libs) == (corner.std == 1)
-    names = [p.name for p in toolchain.platform_sources(board, corner)]
-    assert ("memfuncs.cpp" in names) == (corner.std == 0) and "startup.cpp" in names
-    assert all(p.is_file() for p in toolchain.platform_sources(board, corner))
-
-
-def test_flags_reject_bad_input() -> None:
-    board = QEMU_BOARDS[0]
-    with pytest.raises(QmcuError, match="not an -O option"):
-        toolchain.target_flags(board, board.corners[0], "O2")
-    with pytest.raises(QmcuError, match="not a cross-compiled target"):
-        toolchain.target_flags(HOST_BOARDS[0], HOST_BOARDS[0].corners[0])
-    host = toolchain.host_flags(Corner(0, 1))
-    assert "-nostdlib" not in host.cxxflags + host.linkflags and host.defines == {"QMCU_STD": "0", "QMCU_FLOAT": "1"}
-
-
-def test_require_tool_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(QmcuError, match=r"arm-none-eabi-gcc is not installed; install the Debian package "
-                                        r"gcc-arm-none-eabi \(run tools/setup.sh\)"):
-        toolchain.require_tool("arm-none-eabi-gcc")
-    with pytest.raises(QmcuError, match="Debian package qemu-system-arm"):
-        toolchain.require_tool("qemu-system-arm")
-
-
-@pytest.mark.parametrize("board", QEMU_BOARDS, ids=lambda b: b.id)
-def test_linker_script_follows_the_memory_map(board: Board, tmp_path: Path) -> None:
-    assert board.flash is not None and board.ram is not None
-    text = linker.render_linker_script(board)
-    assert f"ORIGIN = 0x{board.flash.origin:08x}, LENGTH = 0x{board.flash.size:x}" in text
-    assert f"ORIGIN = 0x{board.ram.origin:08x}, LENGTH = 0x{board.ram.size:x}" in text
-    assert text.index(".isr_vector") < text.index(".text :")
-    path = linker.write_linker_script(board, tmp_path / "sub" / "link.ld")
-    assert path.read_text() == text and [p.name for p in path.parent.iterdir()] == ["link.ld"]
-    with pytest.raises(QmcuError, match="do not fit"):
-        linker.render_linker_script(board, stack_size=board.ram.size)
-
-
-@pytest.mark.parametrize("board", QEMU_BOARDS, ids=lambda b: b.id)
-def test_qemu_argv(board: Board) -> None:
-    argv = qemu_argv(board, Path("x.elf"), ["-plugin", "p.so"])
-    assert argv[:3] == ["qemu-system-arm", "-M", board.qemu_machine]
-    assert argv[-4:] == ["-kernel", "x.elf", "-plugin", "p.so"]
-    assert "enable=on,target=native" in argv and "shift=0" in argv
-
-
-def test_no_board_named_in_platform_code() -> None:
-    mine = [*sorted((REPO_ROOT / "firmware" / "platform").rglob("*.?pp")),
-            *(REPO_ROOT / "tools" / "qmcu" / f for f in ("toolchain.py", "linker.py", "elfcheck.py")),
-            *sorted((REPO_ROOT / "tools" / "qmcu" / "runners").glob("*.py"))]
-    mine = [p for p in mine if p.name not in ("records.hpp",)]
-    for path in mine:
-        text = path.read_text()
-        for b in ALL_BOARDS:
-            names = [b.id] + ([b.qemu_machine] if b.qemu_machine else [])
-            if b.kind == "host":
-                names = []  # "host" is an ordinary word
-            for name in names:
-                assert not re.search(rf"\b{re.escape(name)}\b", text), f"{path} names board {name}"
-
-
-def test_host_platform(tmp_path: Path) -> None:
-    if shutil.which("g++") is None:
-        pytest.skip("g++ not installed (tools/setup.sh installs it)")
-    host = HOST_BOARDS[0]
-    for status in (0, 2):
-        corner = Corner(0, 1)
-        flags = toolchain.host_flags(corner)
-        src = tmp_path / f"hello{status}.cpp"
-        src.write_text(HELLO_APP)
-        exe = tmp_path / f"hello{status}"
-        _run(["g++", *flags.cxxflags, *flags.define_flags(), f"-DAPP_STATUS={status}", f"-I{PLATFORM_INCLUDE}",
-              str(src), *map(str, toolchain.platform_sources(host, corner)), *flags.linkflags, "-o", str(exe),
-              *flags.lib_flags()])
-        proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
-        assert proc.returncode == status
-        assert proc.stdout == "qmcu platform ok\ncounter 0 0\ninit 42 7 0\nfloat 337\nkernel 22\nstack 0\n"

@@ -1,0 +1,109 @@
+"""One model path, without a build: built-in names are model files or committed folders, the generic
+steps name no model, a seed tutorial on another network is refused, image parts' verdicts merge.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qmcu.errors import QmcuError
+from qmcu.examples import ALIASES, COMMITTED
+from qmcu.options import parse_options
+from qmcu.paths import REPO_ROOT
+from qmcu.pipeline import quantize_file_step
+
+PKG = REPO_ROOT / "tools" / "qmcu"
+
+# A binary 2-input model of the user's own (not the tutorial's network: 2-6-6-1, Tanh), with a 7x7 grid of
+# unlabelled rows: the circle x0^2 + x1^2 < 0.5, trained in a few hundred steps.
+CIRCLE = '''
+import numpy as np
+import torch
+from torch import nn
+
+name = "circle"
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(n, 2)).astype(np.float32)
+    return x, (x[:, 0] ** 2 + x[:, 1] ** 2 < 0.5).astype(np.int64)
+
+
+def model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 1), nn.Sigmoid())
+    x, y = _data(400, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(300):
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y).float()[:, None])
+        loss.backward()
+        opt.step()
+    return net
+
+
+def calibration():
+    return _data(200, 2)[0]
+
+
+def test():
+    return _data(30, 3)
+
+
+def unlabelled():
+    g = np.linspace(-1, 1, 7, dtype=np.float32)
+    return np.array([[a, b] for a in g for b in g], dtype=np.float32)
+'''
+
+
+def test_built_in_names_are_model_files_or_committed_folders() -> None:
+    trained = parse_options({"model": "trained"})
+    assert trained.model_file == REPO_ROOT / "examples" / "xor.py" and trained.committed is None
+    assert trained.kind.seed_tutorial and trained.modes == ("xor", "exhaustive")
+    digits = parse_options({"model": "digits"})
+    assert digits.model_file == ALIASES["digits"] and digits.modes == ("test", "exhaustive")
+    textbook = parse_options({"model": "textbook"})
+    assert textbook.model_file is None and textbook.committed == COMMITTED["textbook"]
+    assert textbook.kind.seed_tutorial and textbook.testset == COMMITTED["textbook"] / "testset.npz"
+    assert parse_options({"model": "digits-committed"}).modes == ("test",)  # 64 inputs: no exhaustive mode
+    with pytest.raises(QmcuError, match=r"^mode='exhaustive' is not valid; use one of test$"):
+        parse_options({"model": "digits-committed", "mode": "exhaustive"})
+
+
+def test_generic_steps_name_no_model() -> None:
+    """Adding a model is adding a file: the build graph, the pipeline, the vectors and the judge have no
+    branch for a particular model (the firmware has one application)."""
+    for module in ("sconsbuild.py", "pipeline.py", "vectors.py", "judge.py", "runflow.py"):
+        text = (PKG / module).read_text()
+        for word in ("textbook", "EXAMPLES", "xor_app", "mlp_app", "digits-committed", '"trained"'):
+            assert word not in text, f"{module} names {word}"
+    assert sorted(p.name for p in (REPO_ROOT / "firmware" / "app").glob("*.cpp")) == ["model_app.cpp"]
+
+
+def test_seed_tutorial_on_another_network_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "circle.py"
+    path.write_text(CIRCLE.replace('name = "circle"', 'name = "circle"\nseed_tutorial = True'))
+    with pytest.raises(QmcuError, match=r"^model circle declares seed_tutorial = True but is not the tutorial's "
+                                        r"network .*; drop seed_tutorial from the model file$"):
+        quantize_file_step(path, None, tmp_path / "out" / "intmodel.json", tmp_path / "out" / "testset.npz")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_parts_verdicts_merge_in_order_naming_the_image() -> None:
+    from qmcu.judge import Verdict, merge_parts
+
+    def verdict(n: int, correct: int, problems: list[str]) -> Verdict:
+        return Verdict(model="m", mode="test", unit="instructions", inferences=n, correct=correct,
+                       reference_correct=correct, labelled=n, predictions=[1] * n, outputs=[[1]] * n,
+                       bit_exact=not problems, mismatches=len(problems),
+                       first_mismatches=[{"index": 0, "inputs": [0], "target": [1], "reference": [2]}] if problems else [],
+                       counts=[5] * n, layer_counts={"l": 5}, stack_bytes=100 * n, status=0, problems=problems)
+
+    merged = merge_parts([verdict(3, 2, []), verdict(2, 1, ["1 of 2 outputs differ"])], [0, 3])
+    assert (merged.inferences, merged.correct, merged.labelled, merged.mismatches) == (5, 3, 5, 1)
+    assert not merged.bit_exact and merged.stack_bytes == 300 and len(merged.counts) == 5
+    assert merged.problems == ["image 2 of 2 (rows from 3): 1 of 2 outputs differ"]
+    assert merged.first_mismatches[0]["index"] == 3  # the index in the whole test set
