@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hardware_cases import ADAPTER, HARDWARE, NUCLEO, QEMU, ST_VID, _by_id, _fake_tool, _params, _port
 
+from hardware_cases import ADAPTER, HARDWARE, NUCLEO, QEMU, ST_VID, _by_id, _fake_tool, _params, _port
 from qmcu import boards, flash
 from qmcu.boards import Board, Corner, Counter, FlashSettings
 from qmcu.errors import QmcuError

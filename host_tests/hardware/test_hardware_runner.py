@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hardware_cases import ADAPTER, HARDWARE, NUCLEO, QEMU, ST_VID, _fake_tool, _params, _port
 
+from hardware_cases import ADAPTER, HARDWARE, NUCLEO, QEMU, ST_VID, _fake_tool, _params, _port
 from qmcu import board_config, elfcheck, flash, linker, toolchain
 from qmcu.boards import Board, Corner
 from qmcu.errors import QmcuError

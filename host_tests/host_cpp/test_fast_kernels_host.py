@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from conftest import compile_host
 from kernel_checks import (
     HOST_INPUTS,
     REQUANT_CHECK_CPP,
@@ -18,8 +19,6 @@ from kernel_checks import (
     kernel_check_source,
     parse_kernel_output,
 )
-
-from conftest import compile_host
 from qmcu.kernel_layout import prepare_dense
 
 # Host variants: the scalar kernel under UBSan (signed overflow of a partial sum would stop it); the DSP code

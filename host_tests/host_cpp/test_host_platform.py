@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from platform_apps import HELLO_APP, HOST_BOARDS, PLATFORM_INCLUDE, _run
 
+from platform_apps import HELLO_APP, HOST_BOARDS, PLATFORM_INCLUDE, _run
 from qmcu import toolchain
 from qmcu.boards import Corner
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from per_channel_cases import INPUTS_PER_LAYER, _cpp_int8, _data, layer_inputs, random_per_channel_layer, skewed_model
 
 from conftest import compile_host
+from per_channel_cases import INPUTS_PER_LAYER, _cpp_int8, _data, layer_inputs, random_per_channel_layer, skewed_model
 from qmcu import intmodel, reference
 from qmcu.emit_model import render_model_header
 from qmcu.errors import QmcuError

@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from record_cases import FREESTANDING, HEADER_ONLY, I32_MAX, I32_MIN, PLATFORM_DIR, error_of, need
 
 from qmcu.records import (
     Begin,
@@ -20,6 +19,7 @@ from qmcu.records import (
     format_record,
     parse_stream,
 )
+from record_cases import FREESTANDING, HEADER_ONLY, I32_MAX, I32_MIN, PLATFORM_DIR, error_of, need
 
 # ---------------------------------------------------------------------------------------------- C++ writer
 

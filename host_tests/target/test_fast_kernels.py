@@ -19,6 +19,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import WARNINGS
 from kernel_checks import (
     DSP_BOARDS,
     M4_BOARDS,
@@ -43,8 +45,6 @@ from kernel_checks import (
     parse_kernel_output,
     qemu_layers,
 )
-
-from conftest import WARNINGS
 from qmcu import insn_plugin, toolchain
 from qmcu.boards import Board
 from qmcu.kernel_layout import prepare_dense

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from kernel_checks import (
     DSP_BOARDS,
     M4_BOARDS,
@@ -25,7 +26,6 @@ from kernel_checks import (
     mlp_layers,
 )
 from per_channel_cases import INPUTS_PER_LAYER, _cpp_int8, layer_inputs, random_per_channel_layer
-
 from qmcu import insn_plugin, reference
 from qmcu.boards import Board
 from qmcu.intmodel import Dense

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from platform_apps import COMMON, HELLO_APP, PLATFORM_INCLUDE, QEMU_BOARDS, _board_params, _run
 
+from platform_apps import COMMON, HELLO_APP, PLATFORM_INCLUDE, QEMU_BOARDS, _board_params, _run
 from qmcu import elfcheck, linker, toolchain
 from qmcu.boards import Board, Corner, Counter, Region
 from qmcu.errors import QmcuError

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from kernel_checks import HOST_INPUTS, I32_MAX, I32_MIN, layer_inputs, random_layer, xor_model
 
+from kernel_checks import HOST_INPUTS, I32_MAX, I32_MIN, layer_inputs, random_layer, xor_model
 from qmcu import kernel_layout
 from qmcu.errors import QmcuError
 from qmcu.intmodel import Dense

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from per_channel_cases import _data, layer_inputs, random_per_channel_layer, skewed_model
 from torch import nn
 
+from per_channel_cases import _data, layer_inputs, random_per_channel_layer, skewed_model
 from qmcu import intmodel, reference
 from qmcu.emit_model import render_model_header
 from qmcu.errors import QmcuError

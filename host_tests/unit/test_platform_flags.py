@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from platform_apps import ALL_BOARDS, HOST_BOARDS, QEMU_BOARDS, _board_params
 
+from platform_apps import ALL_BOARDS, HOST_BOARDS, QEMU_BOARDS, _board_params
 from qmcu import linker, toolchain
 from qmcu.boards import Board, Corner
 from qmcu.errors import QmcuError

@@ -8,7 +8,6 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from record_cases import I32_MAX, I32_MIN, error_of
 
 from qmcu.records import (
     Begin,
@@ -23,6 +22,7 @@ from qmcu.records import (
     format_record,
     parse_stream,
 )
+from record_cases import I32_MAX, I32_MIN, error_of
 
 # The reference stream; line numbers matter for the exact messages below.
 VALID_LINES = [
