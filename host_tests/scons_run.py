@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,3 +24,13 @@ def scons(build_dir: Path, *args: str, timeout: float = 300) -> subprocess.Compl
 def report(build_dir: Path, board: str, corner: str = "std0-float0", suffix: str = "",
            name: str = "report.json") -> dict[str, Any]:
     return json.loads((build_dir / f"{board}-{corner}{suffix}" / name).read_text())
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], match: str) -> str:
+    """The process failed with exactly one `qmcu: error:` line matching `match`, and no traceback."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("qmcu: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert re.search(match, errors[0]), errors[0]
+    return errors[0]

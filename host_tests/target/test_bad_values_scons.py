@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from qmcu.errors import QmcuError
 from qmcu.options import parse_options
+from scons_run import one_error_line as _one_error_line
 from scons_run import scons
-
-
-def _one_error_line(proc: subprocess.CompletedProcess[str], match: str) -> str:
-    """The process failed with exactly one `qmcu: error:` line matching `match`, and no traceback."""
-    assert proc.returncode != 0, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("qmcu: error:")]
-    assert len(errors) == 1, proc.stderr
-    assert re.search(match, errors[0]), errors[0]
-    return errors[0]
 
 
 @pytest.mark.parametrize("args", [

@@ -8,7 +8,6 @@ target/test_bad_values_scons.py.)
 from __future__ import annotations
 
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,19 +20,10 @@ from qmcu.errors import QmcuError
 from qmcu.options import parse_options
 from qmcu.paths import REPO_ROOT, TEXTBOOK_HEADER
 from qmcu.train import TrainConfig, train
+from scons_run import one_error_line as _one_error_line
 
 QMCU = [sys.executable, "-m", "qmcu.cli"]
 TEXTBOOK_INTMODEL = TEXTBOOK_HEADER.with_name("intmodel.json")
-
-
-def _one_error_line(proc: subprocess.CompletedProcess[str], match: str) -> str:
-    """The process failed with exactly one `qmcu: error:` line matching `match`, and no traceback."""
-    assert proc.returncode != 0, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("qmcu: error:")]
-    assert len(errors) == 1, proc.stderr
-    assert re.search(match, errors[0]), errors[0]
-    return errors[0]
 
 
 @pytest.mark.parametrize(("key", "value", "match"), [
