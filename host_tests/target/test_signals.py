@@ -4,6 +4,7 @@ with exit code 128 + signal, one line saying what was stopped, no emulator left 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -123,14 +124,33 @@ def test_handler_stops_a_hung_semihosting_run(tmp_path_factory: pytest.TempPathF
     assert not any(Path(f"/proc/{pid}").exists() for pid in qemu)
 
 
+def test_a_signal_while_a_child_starts_still_stops_and_names_it() -> None:
+    # The child signals qmcu before its exec, so the signal lands inside Popen, before registration:
+    # it must wait for the registration, then stop the child and name it (not "nothing was running").
+    script = (
+        "import os, signal\n"
+        "from qmcu import interrupt\n"
+        "interrupt.install_handlers()\n"
+        "def tell_parent():\n"
+        "    os.kill(os.getppid(), signal.SIGINT)\n"
+        "with interrupt.started(['sleep', '60'], 'a starter', tell_parent) as proc:\n"
+        "    proc.wait()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = child.communicate(timeout=10)
+    assert child.returncode == 128 + signal.SIGINT, err
+    assert re.fullmatch(r"qmcu: interrupted by SIGINT: stopped a starter \(pid (\d+)\)\n", err), err
+    pid = re.findall(r"\d+", err)[0]
+    assert not Path(f"/proc/{pid}").exists()
+
+
 def test_handler_stops_registered_children_and_exits_with_128_plus_signal(tmp_path: Path) -> None:
     # The CLI's way in: install_handlers() in the main thread of a plain Python program.
     script = (
         "import subprocess, sys, time\n"
         "from qmcu import interrupt\n"
         "interrupt.install_handlers()\n"
-        "proc = subprocess.Popen(['sleep', '60'], **interrupt.popen_kwargs())\n"
-        "with interrupt.child(proc, 'a sleeper'):\n"
+        "with interrupt.started(['sleep', '60'], 'a sleeper') as proc:\n"
         "    print(proc.pid, flush=True)\n"
         "    proc.wait()\n"
     )

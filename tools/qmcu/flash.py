@@ -190,8 +190,8 @@ def check_installed(flasher: str, search_path: str | None = None) -> str:
 def _run(argv: list[str], what: str, diagnose: Callable[[str], str | None] | None = None) -> None:
     logger.debug("running %s", shlex.join(argv))
     try:
-        with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              **interrupt.popen_kwargs()) as proc, interrupt.child(proc, what):
+        with interrupt.started(argv, what, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) as proc:
             out, err_text = proc.communicate(timeout=FLASH_TIMEOUT_S)
     except subprocess.TimeoutExpired as err:
         raise QmcuError(f"{what} did not finish within {FLASH_TIMEOUT_S:g}s",

@@ -1,14 +1,14 @@
 """Ctrl-C and SIGTERM stop every child at once: QEMU, the serial reader, host programs, flashers.
 
-Every runner registers what it starts (running() around its Popen, or register() for anything else
-that must be stopped, such as a serial port a reader thread is blocked on). stop_all_and_exit(signum)
+Every runner starts its children through start() or started() (which register them), and register()s
+anything else that must be stopped, such as a serial port a reader thread is blocked on. stop_all_and_exit(signum)
 kills every registered child's process group, closes every registered port, prints one line
 
     qmcu: interrupted by SIGINT: stopped QEMU netduinoplus2 (pid 123), serial reader on socket://...
 
 and leaves with exit code 128 + signum through os._exit: no Python cleanup runs, so nothing is written
 after the signal (reports are only ever written whole, see atomic.py), and no thread can keep the
-process alive. Children run in their own process group (popen_kwargs()), so a Ctrl-C at the terminal
+process alive. Children run in their own process group (start()), so a Ctrl-C at the terminal
 reaches qmcu only, and qmcu decides what stops: the firmware never sees a half-dead emulator, and
 the run is never judged on the stream the signal cut off. They also die with their parent thread
 (PR_SET_PDEATHSIG), so not even a SIGKILL of qmcu leaves an emulator running.
@@ -27,6 +27,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -38,6 +39,12 @@ _keys = itertools.count(1)
 REAP_S = 1.0
 _PR_SET_PDEATHSIG = 1
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+# Threads now inside start(): a signal that lands between a child's exec and its registration waits
+# (in _pending) until the child is registered, so it is stopped and named like any other.
+_starting: set[int] = set()
+_pending: list[int] = []
 
 
 def register(what: str, stop: Callable[[], None], proc: subprocess.Popen[Any] | None = None) -> int:
@@ -91,18 +98,40 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
         proc.kill()
 
 
-@contextlib.contextmanager
-def child(proc: subprocess.Popen[Any], what: str) -> Iterator[subprocess.Popen[Any]]:
-    """Register proc while the block runs; a child still running when the block ends (an exception, say) is killed."""
-    key = register(f"{what} (pid {proc.pid})", lambda: kill_group(proc), proc)
+def start(argv: list[str], what: str, preexec: Callable[[], None] | None = None,
+          **kwargs: Any) -> tuple[subprocess.Popen[Any], int]:
+    """Popen argv (kwargs as for Popen) in its own process group and register it as "<what> (pid N)".
+
+    A signal that arrives while the child starts is held until it is registered, then handled: so a
+    Ctrl-C never finds an emulator that is already running but not yet known. Returns the child and
+    the key for unregister().
+    """
+    thread = threading.get_ident()
+    _starting.add(thread)
     try:
-        yield proc
+        proc = subprocess.Popen(argv, **kwargs, **popen_kwargs(preexec))
+        key = register(f"{what} (pid {proc.pid})", lambda: kill_group(proc), proc)
     finally:
-        unregister(key)
-        if proc.poll() is None:
-            kill_group(proc)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=REAP_S)
+        _starting.discard(thread)
+        if _pending and not _starting:
+            stop_all_and_exit(_pending[0])
+    return proc, key
+
+
+@contextlib.contextmanager
+def started(argv: list[str], what: str, preexec: Callable[[], None] | None = None,
+            **kwargs: Any) -> Iterator[subprocess.Popen[Any]]:
+    """start() the child for the block; a child still running when the block ends (an exception, say) is killed."""
+    proc, key = start(argv, what, preexec, **kwargs)
+    with proc:  # Popen's own exit (close the pipes, wait) comes after the kill below
+        try:
+            yield proc
+        finally:
+            unregister(key)
+            if proc.poll() is None:
+                kill_group(proc)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=REAP_S)
 
 
 @contextlib.contextmanager
@@ -155,14 +184,18 @@ def _reap(pid: int, deadline: float) -> None:
         time.sleep(0.005)
 
 
-def _handler(signum: int, frame: object) -> None:
+def on_signal(signum: int, frame: object = None) -> None:
+    """The signal handler: stop everything now, or once the child being started is registered (see start())."""
+    if _starting:
+        _pending.append(signum)
+        return
     stop_all_and_exit(signum, frame)
 
 
 def install_handlers() -> None:
     """SIGINT, SIGTERM and SIGHUP stop everything at once (call from the main thread, e.g. the qmcu CLI)."""
     for sig in HANDLED:
-        signal.signal(sig, _handler)
+        signal.signal(sig, on_signal)
 
 
 def patch_scons() -> None:
@@ -182,7 +215,7 @@ def patch_scons() -> None:
         def handler(signum: int, frame: object) -> None:
             if os.getpid() != parent:  # a forked child of SCons: leave at once, as SCons's own handler does
                 os._exit(2)
-            stop_all_and_exit(signum, frame)
+            on_signal(signum, frame)
 
         self.old_sigint = signal.signal(signal.SIGINT, handler)
         self.old_sigterm = signal.signal(signal.SIGTERM, handler)

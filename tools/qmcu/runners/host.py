@@ -16,9 +16,8 @@ logger = logging.getLogger(__name__)
 
 def run_host(program: Path, timeout_s: float) -> RunResult:
     start = time.monotonic()
-    proc = subprocess.Popen([str(program)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            **interrupt.popen_kwargs())
-    with proc, interrupt.child(proc, program.name):
+    with interrupt.started([str(program)], program.name, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE) as proc:
         try:
             out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:

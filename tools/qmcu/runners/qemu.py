@@ -84,9 +84,8 @@ def run_qemu(board: Board, elf: Path, timeout_s: float, plugin_args: list[str] |
     argv = qemu_argv(board, elf, plugin_args)
     logger.debug("running %s", " ".join(argv))
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            **interrupt.popen_kwargs(_no_core_dump))
-    with proc, interrupt.child(proc, f"QEMU {board.qemu_machine}"):
+    with interrupt.started(argv, f"QEMU {board.qemu_machine}", _no_core_dump, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         try:
             out, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired as err:

@@ -67,9 +67,8 @@ class _Qemu:
                  explain: Explain | None = None) -> None:
         logger.debug("running %s", " ".join(argv))
         self.explain = explain
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     pass_fds=pass_fds, **interrupt.popen_kwargs())
-        self._key = interrupt.register(f"{what} (pid {self.proc.pid})", lambda: interrupt.kill_group(self.proc), self.proc)
+        self.proc, self._key = interrupt.start(argv, what, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                               stderr=subprocess.STDOUT, pass_fds=pass_fds)
         self._out = bytearray()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._collect, daemon=True)
