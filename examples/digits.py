@@ -7,7 +7,7 @@
 import numpy as np
 from torch import nn
 
-from qmcu import digits as _digits
+from qmcu.model import digits as _digits
 
 name = "digits"
 

@@ -10,8 +10,8 @@ on the command line reach model() below.
 import numpy as np
 from torch import nn
 
-from qmcu.train import TrainConfig, train
-from qmcu.xor_data import XOR_INPUTS, XOR_LABELS, calibration_grid, surface_grid
+from qmcu.model.train import TrainConfig, train
+from qmcu.model.xor_data import XOR_INPUTS, XOR_LABELS, calibration_grid, surface_grid
 
 name = "xor-trained"
 min_accuracy = 1.0  # the tutorial's "int8 XOR accuracy: 4/4"

@@ -7,8 +7,8 @@ firmware/models/textbook`), so model=textbook builds and runs without PyTorch. S
 import numpy as np
 from torch import nn
 
-from qmcu.xor_data import XOR_INPUTS, XOR_LABELS, calibration_grid, surface_grid
-from qmcu.xor_model import textbook_model
+from qmcu.model.xor_data import XOR_INPUTS, XOR_LABELS, calibration_grid, surface_grid
+from qmcu.model.xor_model import textbook_model
 
 name = "xor-textbook"
 min_accuracy = 1.0

@@ -24,8 +24,8 @@ HOST_TESTS = Path(__file__).resolve().parent
 if str(HOST_TESTS) not in sys.path:
     sys.path.insert(0, str(HOST_TESTS))
 
-from qmcu import intmodel  # noqa: E402
 from qmcu.paths import FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE, TEXTBOOK_HEADER  # noqa: E402
+from qmcu.quant import intmodel  # noqa: E402
 
 WARNINGS = ["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fno-exceptions", "-fno-rtti"]
 

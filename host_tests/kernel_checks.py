@@ -17,12 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qmcu import boards, insn_plugin, intmodel, linker, reference, toolchain
+from qmcu import boards
 from qmcu.boards import Board, Corner
-from qmcu.intmodel import Dense
-from qmcu.kernel_layout import PreparedDense, prepare_dense, render_prepared
+from qmcu.build import toolchain
+from qmcu.codegen import linker_script
+from qmcu.codegen.kernel_layout import PreparedDense, prepare_dense, render_prepared
 from qmcu.paths import RUNTIME_INCLUDE, TEXTBOOK_HEADER
-from qmcu.runners.qemu import run_qemu
+from qmcu.quant import intmodel, reference
+from qmcu.quant.intmodel import Dense
+from qmcu.run import insn_plugin
+from qmcu.run.qemu import run_qemu
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 ALL_BOARDS = boards.load_all()
@@ -357,7 +361,7 @@ def build_target(board: Board, source: str, out: Path, defines: dict[str, str] |
               *[f"-D{k}={v}" for k, v in (defines or {}).items()], f"-I{platform}", f"-I{RUNTIME_INCLUDE}",
               "-c", str(s), "-o", str(obj)])
         objs.append(obj)
-    script = linker.write_linker_script(board, out / "link.ld")
+    script = linker_script.write_linker_script(board, out / "link.ld")
     elf = out / "app.elf"
     _run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", "-o", str(elf), *map(str, objs), *flags.lib_flags()])
     return elf

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from qmcu.intmodel import Dense
+from qmcu.quant.intmodel import Dense
 
 I32_MAX = 2**31 - 1
 INPUTS_PER_LAYER = 48

@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from qmcu import boards, toolchain
+from qmcu import boards
+from qmcu.build import toolchain
 
 ALL_BOARDS = boards.load_all()
 QEMU_BOARDS = [b for b in ALL_BOARDS if b.kind == "qemu"]

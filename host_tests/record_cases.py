@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from qmcu.paths import FIRMWARE_DIR
-from qmcu.records import (
+from qmcu.run.records import (
     ProtocolError,
     parse_stream,
 )

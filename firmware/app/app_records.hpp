@@ -1,4 +1,4 @@
-// The records every application prints (format: tools/qmcu/records.py), written in one place so the
+// The records every application prints (format: tools/qmcu/run/records.py), written in one place so the
 // XOR app and the generic MLP app cannot drift apart.
 #pragma once
 

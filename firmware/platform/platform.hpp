@@ -4,7 +4,7 @@
 // One implementation per kind of board: firmware/platform/cortexm/*.cpp for the Cortex-M boards
 // (start-up, semihosting console, instruction counter) and firmware/platform/host/platform.cpp
 // for the build machine. Which files are compiled, and every board fact they read (QMCU_* macros),
-// comes from tools/qmcu/toolchain.py, which reads the board's JSON file.
+// comes from tools/qmcu/build/toolchain.py, which reads the board's JSON file.
 #pragma once
 
 #include <stddef.h>

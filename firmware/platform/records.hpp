@@ -3,7 +3,7 @@
 //   QM <seq> <TYPE> <key>=<value> ... *<crc>\n
 //
 // crc is the CRC-32 (IEEE 802.3, as zlib) of the bytes from 'Q' up to but excluding " *", in 8
-// lowercase hex digits. The host parser (tools/qmcu/records.py) rejects any stream that is not
+// lowercase hex digits. The host parser (tools/qmcu/run/records.py) rejects any stream that is not
 // complete and intact, so a lost, doubled or garbled line can never pass as a result.
 //
 // Freestanding on purpose: no standard library, no heap, no float, no printf, so it runs on the
@@ -19,7 +19,7 @@ namespace qmcu {
 namespace records {
 
 // The protocol version every BEGIN record carries (proto=). The host reads the same number from
-// here (tools/qmcu/records.py PROTOCOL_VERSION parses this line): change the format, raise it.
+// here (tools/qmcu/run/records.py PROTOCOL_VERSION parses this line): change the format, raise it.
 constexpr int32_t kProtocolVersion = 1;
 
 namespace detail {

@@ -21,15 +21,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qmcu import boards, flash, reference
+from qmcu import boards
 from qmcu.boards import Board
+from qmcu.codegen.vectors import Vectors, exhaustive_inputs
 from qmcu.errors import QmcuError
-from qmcu.intmodel import IntModel
-from qmcu.judge import judge
-from qmcu.records import ProtocolError, StreamReader, format_record, parse_stream, stream_bytes
-from qmcu.runners.board import STATUS_FAULT, STATUS_STACK_OVERFLOW, run_board, run_timeout, transfer_s
-from qmcu.runners.serial_reader import FlashWindow, read_records
-from qmcu.vectors import Vectors, exhaustive_inputs
+from qmcu.judge.verdict import judge
+from qmcu.quant import reference
+from qmcu.quant.intmodel import IntModel
+from qmcu.run import flash
+from qmcu.run.board import STATUS_FAULT, STATUS_STACK_OVERFLOW, run_board, run_timeout, transfer_s
+from qmcu.run.records import ProtocolError, StreamReader, format_record, parse_stream, stream_bytes
+from qmcu.run.serial_reader import FlashWindow, read_records
 
 ALL = boards.load_all()
 HARDWARE = [b for b in ALL if b.kind == "hardware"]

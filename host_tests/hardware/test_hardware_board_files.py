@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from hardware_cases import ADAPTER, HARDWARE, NUCLEO, QEMU, ST_VID, _by_id, _fake_tool, _params, _port
-from qmcu import boards, flash
+from qmcu import boards
 from qmcu.boards import Board, Corner, Counter, FlashSettings
 from qmcu.errors import QmcuError
 from qmcu.paths import BOARDS_DIR
-from qmcu.ports import find_port
+from qmcu.run import flash
+from qmcu.run.ports import find_port
 
 # (pid, what) of the ST-Link probes with a virtual COM port (stlink-org/stlink usb.h names).
 VCP_PIDS = {0x374B: "V2-1", 0x3752: "V2-1 without mass storage", 0x374E: "V3E", 0x374F: "V3S", 0x3753: "V3 two VCPs",

@@ -20,12 +20,14 @@ from typing import Any
 import pytest
 
 from hardware_cases import ADAPTER, HARDWARE, NUCLEO, QEMU, ST_VID, _fake_tool, _params, _port
-from qmcu import board_config, elfcheck, flash, linker, toolchain
 from qmcu.boards import Board, Corner
+from qmcu.build import elfcheck, toolchain
+from qmcu.codegen import board_config, linker_script
 from qmcu.errors import QmcuError
-from qmcu.paths import REPO_ROOT
-from qmcu.records import format_record
-from qmcu.runners.board import NO_STATUS, run_board, serial_settings, status_of
+from qmcu.paths import PACKAGE_DIR
+from qmcu.run import flash
+from qmcu.run.board import NO_STATUS, run_board, serial_settings, status_of
+from qmcu.run.records import format_record
 
 CROSS = ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-nm", "arm-none-eabi-objdump",
          "arm-none-eabi-objcopy")
@@ -90,7 +92,7 @@ def _build(root: Path, board: Board, corner: Corner) -> Image:
         obj = out / f"{s.stem}.o"
         _run(["arm-none-eabi-g++", *flags.cxxflags, *flags.define_flags(), *includes, "-c", str(s), "-o", str(obj)])
         objs.append(str(obj))
-    script = linker.write_linker_script(board, out / "link.ld")
+    script = linker_script.write_linker_script(board, out / "link.ld")
     elf = out / "app.elf"
     _run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", toolchain.link_map_flag(elf), "-o", str(elf), *objs,
           *flags.lib_flags()])
@@ -341,7 +343,7 @@ def test_run_board_refuses_other_boards(tmp_path: Path) -> None:
 
 def test_no_board_fact_in_the_code() -> None:
     """Board ids, pyOCD targets, OpenOCD configs and register addresses live in boards/, not in the code."""
-    code = [REPO_ROOT / "tools" / "qmcu" / f for f in ("flash.py", "ports.py", "runners/board.py", "boards.py")]
+    code = [PACKAGE_DIR / f for f in ("run/flash.py", "run/ports.py", "run/board.py", "boards.py")]
     facts = set()
     for b in HARDWARE:
         assert b.flasher is not None and b.uart is not None

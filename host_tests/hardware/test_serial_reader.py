@@ -10,13 +10,13 @@ import pytest
 import serial
 
 from qmcu.errors import QmcuError
-from qmcu.records import parse_stream
-from qmcu.runners.serial_reader import read_records
+from qmcu.run.records import parse_stream
+from qmcu.run.serial_reader import read_records
 
 # --- the reader on its own, against real ptys -----------------------------------------------------
 
 def _record_lines(status: int = 0) -> bytes:
-    from qmcu.records import format_record
+    from qmcu.run.records import format_record
 
     lines = [format_record(0, "BEGIN", [("proto", 1), ("model", "m"), ("mode", "xor"), ("count", 1), ("outputs", 1),
                                         ("unit", "none")]),

@@ -19,7 +19,7 @@ from kernel_checks import (
     kernel_check_source,
     parse_kernel_output,
 )
-from qmcu.kernel_layout import prepare_dense
+from qmcu.codegen.kernel_layout import prepare_dense
 
 # Host variants: the scalar kernel under UBSan (signed overflow of a partial sum would stop it); the DSP code
 # path on the portable stand-ins, without UBSan (the arithmetic it shares with the scalar path is covered

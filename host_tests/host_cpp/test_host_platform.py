@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from platform_apps import HELLO_APP, HOST_BOARDS, PLATFORM_INCLUDE, _run
-from qmcu import toolchain
 from qmcu.boards import Corner
+from qmcu.build import toolchain
 
 # --- the host platform ---------------------------------------------------------------------------
 

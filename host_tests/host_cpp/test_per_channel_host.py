@@ -14,13 +14,13 @@ import pytest
 
 from conftest import compile_host
 from per_channel_cases import INPUTS_PER_LAYER, _cpp_int8, _data, layer_inputs, random_per_channel_layer, skewed_model
-from qmcu import intmodel, reference
-from qmcu.emit_model import render_model_header
+from qmcu.build.image_model import check_image_holds_model
+from qmcu.codegen.kernel_layout import PreparedDense, prepare_dense, render_prepared
+from qmcu.codegen.model_header import render_model_header
 from qmcu.errors import QmcuError
-from qmcu.image_model import check_image_holds_model
-from qmcu.intmodel import Dense, IntModel
-from qmcu.kernel_layout import PreparedDense, prepare_dense, render_prepared
-from qmcu.sequential import quantize_sequential
+from qmcu.quant import intmodel, reference
+from qmcu.quant.intmodel import Dense, IntModel
+from qmcu.quant.quantize import quantize_sequential
 
 HOST_VARIANTS = {
     "scalar": ({}, ["-Og", "-fsanitize=undefined", "-fno-sanitize-recover=all"]),
@@ -104,7 +104,7 @@ def test_generated_per_channel_model_is_bit_exact_and_passes_the_image_check(tmp
     intmodel.validate(pc)
     kinds = [type(lay).__name__ + ("PC" if isinstance(lay, Dense) and lay.per_channel else "") for lay in pc.layers]
     assert kinds == ["DensePC", "Dense", "Lut", "DensePC"]
-    from qmcu.vectors import quantize_rows
+    from qmcu.quant.reference import quantize_rows
 
     q = quantize_rows(pc, _data(300, 5))
     (tmp_path / "model.hpp").write_text(render_model_header(pc))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qmcu.records import (
+from qmcu.run.records import (
     Begin,
     End,
     Result,

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import compile_host
-from qmcu import reference
-from qmcu.intmodel import IntModel
+from qmcu.codegen.vectors import exhaustive_inputs
 from qmcu.paths import TEXTBOOK_HEADER
-from qmcu.sequential import lut_table
-from qmcu.vectors import exhaustive_inputs
+from qmcu.quant import reference
+from qmcu.quant.intmodel import IntModel
+from qmcu.quant.quantize import lut_table
 
 CORNERS = [{"QMCU_STD": s, "QMCU_FLOAT": f} for s, f in itertools.product((0, 1), (0, 1))]
 MODEL_INC = [TEXTBOOK_HEADER.parent]

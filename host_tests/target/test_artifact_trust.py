@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from qmcu import intmodel, seals
+from qmcu import seals
+from qmcu.build.image_model import check_image_holds_model
 from qmcu.errors import QmcuError
-from qmcu.image_model import check_image_holds_model
 from qmcu.paths import REPO_ROOT, TEXTBOOK_HEADER
+from qmcu.quant import intmodel
 from scons_run import SCONS, report, scons
 
 CELL = "qemu-m4-std0-float0"
@@ -110,7 +111,7 @@ def test_image_check_rejects_an_image_that_does_not_hold_the_model(trained_build
 
 def test_image_check_covers_a_generated_model(tmp_path: Path) -> None:
     """qmcu_model::g_layers (generated models): flip one int16 weight of the first layer."""
-    from qmcu.emit_model import render_model_header
+    from qmcu.codegen.model_header import render_model_header
 
     build = tmp_path / "b"
     model_dir = build / "models" / "digits"

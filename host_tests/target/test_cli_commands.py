@@ -20,8 +20,8 @@ QMCU = [sys.executable, "-m", "qmcu.cli"]
 def _model_file(tmp_path: Path) -> Path:
     """A model file whose XOR net has one huge weight (1e9) in fc1."""
     path = tmp_path / "huge_weight.py"
-    path.write_text("import torch\nfrom qmcu.xor_data import XOR_INPUTS, XOR_LABELS, calibration_grid\n"
-                    "from qmcu.xor_model import textbook_model\n\n"
+    path.write_text("import torch\nfrom qmcu.model.xor_data import XOR_INPUTS, XOR_LABELS, calibration_grid\n"
+                    "from qmcu.model.xor_model import textbook_model\n\n"
                     "def model():\n    m = textbook_model()\n    with torch.no_grad():\n"
                     "        m.fc1.weight[0, 0] = 1e9\n    return m\n\n"
                     "def calibration():\n    return calibration_grid()\n\n"

@@ -27,9 +27,9 @@ def test_digits_on_qemu_m4(tmp_path: Path) -> None:
 def test_the_committed_digits_model_is_consistent() -> None:
     # The matrix's and the bench's digits cells run the committed integer model, so their exact budgets do
     # not depend on how this CPU rounds PyTorch's float arithmetic; its header is a fresh emission of it.
-    from qmcu import intmodel
-    from qmcu.emit_model import render_model_header
-    from qmcu.examples import COMMITTED
+    from qmcu.codegen.model_header import render_model_header
+    from qmcu.modelref import COMMITTED
+    from qmcu.quant import intmodel
 
     json_path = COMMITTED["digits-committed"] / "intmodel.json"
     assert intmodel.stale_emission(json_path, json_path.with_name("model.hpp"), render_model_header) is None

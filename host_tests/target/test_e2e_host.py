@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qmcu import intmodel, reference
-from qmcu.vectors import make_vectors
+from qmcu.codegen.vectors import make_vectors
+from qmcu.quant import intmodel, reference
 from scons_run import report, scons
 
 LINE = re.compile(r"in=\((\d\.\d{4}),(\d\.\d{4})\)  q_input=\((-?\d+),(-?\d+)\)  q_logit=(-?\d+)  "

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from qmcu import elfcheck
 from qmcu.boards import Corner
+from qmcu.build import elfcheck
 from qmcu.errors import QmcuError
 
 TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-nm", "arm-none-eabi-objdump", "arm-none-eabi-size", "arm-none-eabi-readelf")

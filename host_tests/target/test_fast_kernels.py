@@ -45,11 +45,12 @@ from kernel_checks import (
     parse_kernel_output,
     qemu_layers,
 )
-from qmcu import insn_plugin, toolchain
 from qmcu.boards import Board
-from qmcu.kernel_layout import prepare_dense
+from qmcu.build import toolchain
+from qmcu.codegen.kernel_layout import prepare_dense
 from qmcu.paths import RUNTIME_INCLUDE
-from qmcu.runners.qemu import run_qemu
+from qmcu.run import insn_plugin
+from qmcu.run.qemu import run_qemu
 
 # --- (a) the headers at every corner -----------------------------------------------------------------
 

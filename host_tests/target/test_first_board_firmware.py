@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from qmcu import board_config, boards, linker, toolchain
+from qmcu import boards
 from qmcu.boards import Board, Corner, Counter
-from qmcu.records import parse_stream
-from qmcu.runners.board import STATUS_STACK_OVERFLOW
-from qmcu.runners.qemu import qemu_argv, run_qemu
-from qmcu.runners.qemu_uart import run_qemu_uart
+from qmcu.build import toolchain
+from qmcu.codegen import board_config, linker_script
+from qmcu.run.board import STATUS_STACK_OVERFLOW
+from qmcu.run.qemu import qemu_argv, run_qemu
+from qmcu.run.qemu_uart import run_qemu_uart
+from qmcu.run.records import parse_stream
 
 ALL = boards.load_all()
 HARDWARE = [b for b in ALL if b.kind == "hardware"]
@@ -91,7 +93,7 @@ def _build(root: Path, board: Board, console: str | None, corner: Corner = CORNE
                         f"-I{toolchain.PLATFORM_DIR}", f"-I{toolchain.PLATFORM_DIR.parent / 'app'}", f"-I{out}",
                         "-c", str(src), "-o", str(obj)], check=True, capture_output=True, text=True)
         objs.append(str(obj))
-    script = linker.write_linker_script(board, out / "link.ld")
+    script = linker_script.write_linker_script(board, out / "link.ld")
     elf = out / "app.elf"
     subprocess.run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", "-o", str(elf), *objs, *flags.lib_flags()],
                    check=True, capture_output=True, text=True)

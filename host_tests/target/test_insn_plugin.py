@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qmcu.insn_plugin import PluginError, build_plugin, call_window_args, plugin_argv, read_counts
+from qmcu.run.insn_plugin import PluginError, build_plugin, call_window_args, plugin_argv, read_counts
 
 EXIT_CODE = 7
 QEMU_TIMEOUT_S = 60

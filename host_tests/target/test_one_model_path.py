@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from model_files import CIRCLE
-from qmcu import intmodel
 from qmcu.paths import REPO_ROOT
+from qmcu.quant import intmodel
 from scons_run import report, scons
 
 

@@ -26,11 +26,12 @@ from kernel_checks import (
     mlp_layers,
 )
 from per_channel_cases import INPUTS_PER_LAYER, _cpp_int8, layer_inputs, random_per_channel_layer
-from qmcu import insn_plugin, reference
 from qmcu.boards import Board
-from qmcu.intmodel import Dense
-from qmcu.kernel_layout import prepare_dense, render_prepared
-from qmcu.runners.qemu import run_qemu
+from qmcu.codegen.kernel_layout import prepare_dense, render_prepared
+from qmcu.quant import reference
+from qmcu.quant.intmodel import Dense
+from qmcu.run import insn_plugin
+from qmcu.run.qemu import run_qemu
 
 I32_MAX = 2**31 - 1
 CHECK_BOARDS = DSP_BOARDS + SCALAR_BOARDS

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from platform_apps import COMMON, HELLO_APP, PLATFORM_INCLUDE, QEMU_BOARDS, _board_params, _run
-from qmcu import elfcheck, linker, toolchain
 from qmcu.boards import Board, Corner, Counter, Region
+from qmcu.build import elfcheck, toolchain
+from qmcu.codegen import linker_script
 from qmcu.errors import QmcuError
-from qmcu.runners.qemu import run_qemu
-from qmcu.runners.result import RunResult
+from qmcu.run.qemu import run_qemu
+from qmcu.run.result import RunResult
 
 CROSS_TOOLS = ("arm-none-eabi-g++", "arm-none-eabi-nm", "arm-none-eabi-objdump", "arm-none-eabi-size", "qemu-system-arm")
 RUN_TIMEOUT_S = 20.0
@@ -232,7 +233,7 @@ extern "C" int app_main() { return kBig[g_index] == 2 ? 0 : 1; }
 
 
 class Builder:
-    """Cross builds with toolchain.py's flags and linker.py's script; platform objects are built once."""
+    """Cross builds with toolchain.py's flags and linker_script.py's script; platform objects are built once."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -274,7 +275,7 @@ class Builder:
         src.write_text(source)
         app_obj = self._compile("arm-none-eabi-g++", flags, src, out / f"{name}.o",
                                 [f"-D{k}={v}" for k, v in (defines or {}).items()])
-        script = linker.write_linker_script(script_board or board, out / "link.ld")
+        script = linker_script.write_linker_script(script_board or board, out / "link.ld")
         elf = out / f"{name}.elf"
         _run(["arm-none-eabi-g++", *flags.linkflags, *extra_link, f"-T{script}", toolchain.link_map_flag(elf), "-o", str(elf),
               str(app_obj), *map(str, self.platform_objects(board, corner)), *flags.lib_flags(),
@@ -332,13 +333,13 @@ def test_hello_runs_on_every_board_and_corner(builder: Builder, board: Board, co
     if corner.float:
         assert "float 337\n" in text, "float arithmetic (FPU enabled? soft-float linked?) gave a wrong result"
     used = int(re.search(r"^stack (\d+)$", text, re.M).group(1))
-    assert 0 < used < linker.DEFAULT_STACK_SIZE
+    assert 0 < used < linker_script.DEFAULT_STACK_SIZE
     # The clean app passes every check its corner asks for.
     checked = elfcheck.check_float_free(elf, Path(f"{elf}.map"), corner, ["integer_kernel"])
     assert checked["checks"]
     sizes = elfcheck.check_fits(board, elf)
     assert sizes["vectors"] > 0 and sizes["flash"] >= sizes["vectors"] + sizes["text"]
-    assert sizes["ram"] >= linker.DEFAULT_STACK_SIZE + linker.DEFAULT_GUARD_SIZE
+    assert sizes["ram"] >= linker_script.DEFAULT_STACK_SIZE + linker_script.DEFAULT_GUARD_SIZE
 
 
 @pytest.mark.parametrize(("board", "corner"), _each_board(std=0, flt=0))
@@ -507,5 +508,5 @@ def test_symbol_and_image_sizes(builder: Builder) -> None:
     assert symbols["app_main"][1] == "T" and symbols["app_main"][0] > 0
     assert "qmcu::platform::console_write(char const*, unsigned int)" in symbols  # demangled
     sizes = elfcheck.image_sizes(elf)
-    assert sizes["stack"] == linker.DEFAULT_STACK_SIZE + linker.DEFAULT_GUARD_SIZE
+    assert sizes["stack"] == linker_script.DEFAULT_STACK_SIZE + linker_script.DEFAULT_GUARD_SIZE
     assert sizes["flash"] == sum(v for k, v in sizes["sections"].items() if k not in (".bss", ".stack"))

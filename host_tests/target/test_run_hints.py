@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from test_uart import HANG_APP, UART_QEMU, Builder
 
-from qmcu import boards, intmodel, runflow
+from qmcu import boards
 from qmcu.errors import QmcuError
+from qmcu.judge import run_and_judge
 from qmcu.options import parse_options
-from qmcu.runners.qemu import run_qemu
-from qmcu.runners.qemu_uart import run_qemu_uart
+from qmcu.quant import intmodel
+from qmcu.run.qemu import run_qemu
+from qmcu.run.qemu_uart import run_qemu_uart
 
 QEMU_MISSING = shutil.which("qemu-system-arm") is None
 needs_qemu = pytest.mark.skipif(QEMU_MISSING, reason="qemu-system-arm missing (tools/setup.sh installs it)")
@@ -33,13 +35,13 @@ def builder(tmp_path_factory: pytest.TempPathFactory) -> Builder:
 
 
 def _host_run(tmp_path: Path, script: str) -> QmcuError:
-    """runflow.run of a host 'program' that is a shell script; the error it ends with."""
+    """run_and_judge.run of a host 'program' that is a shell script; the error it ends with."""
     opts = parse_options({"board": "host", "model": "textbook", "timeout": "5"})
     program = tmp_path / "app"
     program.write_text(f"#!/bin/sh\n{script}\n")
     program.chmod(0o755)
     with pytest.raises(QmcuError) as err:
-        runflow.run(opts, program, intmodel.load(opts.model_dir / "intmodel.json"))
+        run_and_judge.run(opts, program, intmodel.load(opts.model_dir / "intmodel.json"))
     return err.value
 
 

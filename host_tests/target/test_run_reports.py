@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from qmcu import intmodel, runflow
 from qmcu.errors import QmcuError
+from qmcu.judge import run_and_judge
 from qmcu.options import parse_options
+from qmcu.quant import intmodel
 from scons_run import scons
 
 REPORTS = ("report.json", "layers.csv", "surface.png")
@@ -32,7 +33,7 @@ def test_a_failed_run_leaves_no_report_of_the_previous_pass(host_program: Path, 
     model = intmodel.load(opts.model_dir / "intmodel.json")
     program = tmp_path / "app"
     shutil.copy2(host_program, program)
-    assert runflow.run(opts, program, model)["passed"] is True
+    assert run_and_judge.run(opts, program, model)["passed"] is True
     assert all((tmp_path / name).is_file() for name in REPORTS)
 
     # The same cell again, with a program that fails before its END record.
@@ -41,6 +42,6 @@ def test_a_failed_run_leaves_no_report_of_the_previous_pass(host_program: Path, 
     program.write_text(f"#!/bin/sh\n{body[failure]}\n")
     program.chmod(0o755)
     with pytest.raises(QmcuError):
-        runflow.run(opts, program, model)
+        run_and_judge.run(opts, program, model)
     assert [name for name in REPORTS if (tmp_path / name).exists()] == []
     assert not list(tmp_path.glob(".*.tmp")), "a half-written report was left behind"

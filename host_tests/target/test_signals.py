@@ -105,7 +105,7 @@ def test_handler_stops_a_hung_semihosting_run(tmp_path_factory: pytest.TempPathF
     # The qmcu CLI's way in: install_handlers() in the main thread, then a runner; here a firmware that hangs.
     board = UART_QEMU[0]
     elf = Builder(tmp_path_factory.mktemp("hang")).build(board, "semihosting", HANG_APP, {}, "hang")
-    script = ("import sys\nfrom pathlib import Path\nfrom qmcu import boards, interrupt\nfrom qmcu.runners.qemu import run_qemu\n"
+    script = ("import sys\nfrom pathlib import Path\nfrom qmcu import boards, interrupt\nfrom qmcu.run.qemu import run_qemu\n"
               f"interrupt.install_handlers()\nrun_qemu(boards.load_board({board.id!r}), Path({str(elf)!r}), 60.0)\n")
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)

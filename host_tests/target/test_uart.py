@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from qmcu import board_config, boards, linker, toolchain
+from qmcu import boards
 from qmcu.boards import Board, Clock, ClockStep, Corner
+from qmcu.build import toolchain
+from qmcu.codegen import board_config, linker_script
 from qmcu.errors import QmcuError
-from qmcu.records import RecordStream, parse_stream
-from qmcu.runners.qemu import run_qemu
-from qmcu.runners.qemu_uart import run_qemu_uart
+from qmcu.run.qemu import run_qemu
+from qmcu.run.qemu_uart import run_qemu_uart
+from qmcu.run.records import RecordStream, parse_stream
 
 ALL_BOARDS = boards.load_all()
 TARGETS = [b for b in ALL_BOARDS if b.is_target]
@@ -154,7 +156,7 @@ class Builder:
             app.write_text(source)
             objs = [self._compile(flags, app, out, [f"-D{k}={v}" for k, v in defines.items()]),
                     *(str(platform / f"{src.stem}.o") for src in toolchain.platform_sources(board, corner, console))]
-            script = linker.write_linker_script(board, out / "link.ld")
+            script = linker_script.write_linker_script(board, out / "link.ld")
             elf = out / f"{name}.elf"
             _run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", "-o", str(elf), *objs, *flags.lib_flags()])
             return elf

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qmcu import intmodel
 from qmcu.boards import load_board, parse_board
-from qmcu.calibrate import check_calibration_set, load_calibration_file
 from qmcu.errors import QmcuError
-from qmcu.intmodel import IntModel
 from qmcu.options import parse_options
 from qmcu.paths import BOARDS_DIR
+from qmcu.quant import intmodel
+from qmcu.quant.calibrate import check_calibration_set, load_calibration_file
+from qmcu.quant.intmodel import IntModel
 
 
 @pytest.mark.parametrize(("data", "match"), [

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from qmcu.errors import QmcuError
-from qmcu.intmodel import Lut
-from qmcu.sequential import lut_table, quantize_sequential
-from qmcu.xor_model import calibration_grid, textbook_model
+from qmcu.model.xor_model import calibration_grid, textbook_model
+from qmcu.quant.intmodel import Lut
+from qmcu.quant.quantize import lut_table, quantize_sequential
 
 CORNERS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
 
@@ -66,7 +66,7 @@ def test_one_huge_weight_that_zeroes_its_layer_is_warned_with_the_share(caplog: 
     with torch.no_grad():
         model[0].weight[0, 0] = 1e9
     x = np.random.default_rng(0).uniform(0, 1, (50, 4)).astype(np.float32)
-    with caplog.at_level(logging.WARNING, logger="qmcu.sequential"):
+    with caplog.at_level(logging.WARNING, logger="qmcu.quant.quantize"):
         m = quantize_sequential(model, x, "x", {})
     assert sum(q == 0 for q in m.layers[0].weights) == 31  # type: ignore[union-attr]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -74,7 +74,7 @@ def test_one_huge_weight_that_zeroes_its_layer_is_warned_with_the_share(caplog: 
                         "sets the int8 step to 7.87e+06; check that weight (retrain, or clip the weights) before "
                         "trusting the int8 model"]
     caplog.clear()  # ordinary models and calibration sets quantize without a word
-    with caplog.at_level(logging.WARNING, logger="qmcu.sequential"):
+    with caplog.at_level(logging.WARNING, logger="qmcu.quant.quantize"):
         quantize_sequential(textbook_model(), calibration_grid(), "x", {})
         quantize_sequential(textbook_model(), CORNERS, "x", {})
     assert not caplog.records
@@ -92,7 +92,7 @@ def test_one_huge_weight_that_zeroes_its_layer_is_warned_with_the_share(caplog: 
 ])
 def test_degenerate_calibration_sets_are_warned_about_naming_the_range(
         caplog: pytest.LogCaptureFixture, calibration: np.ndarray, expected: list[str]) -> None:
-    with caplog.at_level(logging.WARNING, logger="qmcu.sequential"):
+    with caplog.at_level(logging.WARNING, logger="qmcu.quant.quantize"):
         m = quantize_sequential(textbook_model(), calibration, "x", {})
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == len(expected), warnings

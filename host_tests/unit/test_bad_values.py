@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qmcu.calibrate import load_calibration_file
 from qmcu.errors import QmcuError
+from qmcu.model.train import TrainConfig, train
 from qmcu.options import parse_options
 from qmcu.paths import REPO_ROOT, TEXTBOOK_HEADER
-from qmcu.train import TrainConfig, train
+from qmcu.quant.calibrate import load_calibration_file
 from scons_run import one_error_line as _one_error_line
 
 QMCU = [sys.executable, "-m", "qmcu.cli"]

@@ -11,8 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from qmcu import boards, toolchain
+from qmcu import boards
 from qmcu.boards import SCHEMA_PATH, Corner, Counter, board_names, load_board, make_corner, parse_board
+from qmcu.build import toolchain
 from qmcu.errors import QmcuError
 from qmcu.paths import BOARDS_DIR
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from qmcu import bench
 from qmcu.errors import QmcuError
-from qmcu.matrix import (
+from qmcu.matrix import bench
+from qmcu.matrix.cells import (
     BUDGET_FIGURES,
     DIGITS_MODEL,
     Cell,
@@ -144,7 +144,7 @@ def test_the_committed_digits_budget_catches_a_less_unrolled_kernel() -> None:
 
 
 def test_updating_from_a_partial_run_keeps_the_other_budgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("qmcu.matrix.BUDGETS_DIR", tmp_path)
+    monkeypatch.setattr("qmcu.matrix.cells.BUDGETS_DIR", tmp_path)
     everything = m4_cells()
     (tmp_path / "qemu-m4.json").write_text(json.dumps({"board": "qemu-m4", "cells": budgets_for(everything)["qemu-m4"]}))
     selected = m4_cells(modes="xor")
@@ -157,7 +157,7 @@ def test_updating_from_a_partial_run_keeps_the_other_budgets(tmp_path: Path, mon
 
 
 def test_updating_refuses_a_report_without_a_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("qmcu.matrix.BUDGETS_DIR", tmp_path)
+    monkeypatch.setattr("qmcu.matrix.cells.BUDGETS_DIR", tmp_path)
     cells = m4_cells(modes="xor")
     docs = {c.name: doc_for(FIGURES) for c in cells}
     docs[cells[0].name].pop("stack_bytes")
@@ -167,7 +167,7 @@ def test_updating_refuses_a_report_without_a_figure(tmp_path: Path, monkeypatch:
 
 
 def test_a_budget_without_stack_bytes_is_malformed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("qmcu.matrix.BUDGETS_DIR", tmp_path)
+    monkeypatch.setattr("qmcu.matrix.cells.BUDGETS_DIR", tmp_path)
     old = {k: v for k, v in FIGURES.items() if k != "stack_bytes"}
     (tmp_path / "qemu-m4.json").write_text(json.dumps({"board": "qemu-m4", "cells": {"std0-float0/semihosting/xor": old}}))
     with pytest.raises(QmcuError, match="must pin exactly the figures"):
@@ -175,12 +175,12 @@ def test_a_budget_without_stack_bytes_is_malformed(tmp_path: Path, monkeypatch: 
 
 
 def test_the_bench_fails_without_budgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("qmcu.matrix.BUDGETS_DIR", tmp_path / "budgets")
-    monkeypatch.setattr("qmcu.bench.bench_dir", lambda: tmp_path / "bench")
+    monkeypatch.setattr("qmcu.matrix.cells.BUDGETS_DIR", tmp_path / "budgets")
+    monkeypatch.setattr("qmcu.matrix.bench.bench_dir", lambda: tmp_path / "bench")
     cells, _ = bench.enumerate_bench_cells({"boards": "qemu-m4"})
     assert {c.opts.model for c in cells} == {"textbook", DIGITS_MODEL}
     doc = {**doc_for(FIGURES), "inferences": 4, "layers": [{"name": "fc1", "instructions": 50}]}
-    monkeypatch.setattr("qmcu.bench.load_cell_report", lambda cell: doc)
+    monkeypatch.setattr("qmcu.matrix.bench.load_cell_report", lambda cell: doc)
     with pytest.raises(QmcuError, match=r"bench failed"):
         bench.finish_bench(cells, [], 1.0)
     summary = json.loads((tmp_path / "bench" / "bench.json").read_text())

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from qmcu.capture import Clamp, Elementwise, capture_chain
 from qmcu.errors import QmcuError
+from qmcu.model.capture import Clamp, Elementwise, capture_chain
 
 
 class _Written(nn.Module):

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from qmcu import board_config, boards, toolchain
+from qmcu import boards
 from qmcu.boards import Board
+from qmcu.build import toolchain
+from qmcu.codegen import board_config
 from qmcu.errors import QmcuError
-from qmcu.paths import REPO_ROOT
-from qmcu.runners.qemu_uart import run_qemu_uart
+from qmcu.paths import PACKAGE_DIR, REPO_ROOT
+from qmcu.run.qemu_uart import run_qemu_uart
 
 ALL_BOARDS = boards.load_all()
 TARGETS = [b for b in ALL_BOARDS if b.is_target]
@@ -94,7 +96,7 @@ def test_board_config_rejects_an_unreachable_baud_rate() -> None:
 
 def test_no_board_named_in_console_code() -> None:
     cortexm = sorted((REPO_ROOT / "firmware" / "platform" / "cortexm").glob("*"))
-    paths = [REPO_ROOT / "tools" / "qmcu" / "board_config.py", *cortexm]
+    paths = [PACKAGE_DIR / "codegen" / "board_config.py", *cortexm]
     for path in paths:
         text = path.read_text()
         for b in ALL_BOARDS:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from kernel_checks import HOST_INPUTS, I32_MAX, I32_MIN, layer_inputs, random_layer, xor_model
-from qmcu import kernel_layout
+from qmcu.codegen import kernel_layout
+from qmcu.codegen.kernel_layout import prepare_dense, render_prepared
 from qmcu.errors import QmcuError
-from qmcu.intmodel import Dense
-from qmcu.kernel_layout import prepare_dense, render_prepared
+from qmcu.quant.intmodel import Dense
 
 
 def test_layout_places_every_weight_once_in_accumulation_order() -> None:

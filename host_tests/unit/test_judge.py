@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from conftest import TEXTBOOK_TESTSET
-from qmcu import reference
 from qmcu.boards import load_board
-from qmcu.intmodel import IntModel
-from qmcu.judge import Gates, PartRun, Verdict, accuracy_gates, judge, judge_counts, judge_run
-from qmcu.records import STATUS_FAULT, Begin, End, RecordStream, Result, format_record, parse_stream
-from qmcu.vectors import Vectors, make_vectors, predictions
+from qmcu.codegen.vectors import Vectors, make_vectors
+from qmcu.judge.verdict import Gates, PartRun, Verdict, accuracy_gates, judge, judge_counts, judge_run
+from qmcu.quant import reference
+from qmcu.quant.intmodel import IntModel
+from qmcu.quant.reference import predictions
+from qmcu.run.records import STATUS_FAULT, Begin, End, RecordStream, Result, format_record, parse_stream
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from qmcu.codegen.kernel_layout import prepare_dense
 from qmcu.errors import QmcuError
-from qmcu.intmodel import Dense
-from qmcu.kernel_layout import prepare_dense
+from qmcu.quant.intmodel import Dense
 
 BASE = Dense(name="fc", in_features=2, out_features=1, weights=[3, -5], bias=[7], weight_scale=1.0, input_scale=1.0,
              input_zero_point=-128, output_scale=1.0, output_zero_point=0, multiplier=1 << 30, shift=-1, act_min=-128,

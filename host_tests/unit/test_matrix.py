@@ -10,7 +10,7 @@ import pytest
 
 from qmcu.boards import board_names
 from qmcu.errors import QmcuError
-from qmcu.matrix import check_budgets, cross_cell_identity, enumerate_cells, load_budgets
+from qmcu.matrix.cells import check_budgets, cross_cell_identity, enumerate_cells, load_budgets
 from qmcu.paths import BOARDS_DIR
 
 
@@ -55,7 +55,7 @@ def test_budget_growth_fails_and_shrink_asks_to_lower(tmp_path: Path) -> None:
 
 def test_budgets_for_a_board_that_no_longer_exists_are_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "nucleo-gone.json").write_text(json.dumps({"board": "nucleo-gone", "cells": {}}))
-    monkeypatch.setattr("qmcu.matrix.BUDGETS_DIR", tmp_path)
+    monkeypatch.setattr("qmcu.matrix.cells.BUDGETS_DIR", tmp_path)
     with pytest.raises(QmcuError, match="names board 'nucleo-gone', which no longer exists"):
         load_budgets()
 

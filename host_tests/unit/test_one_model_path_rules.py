@@ -9,13 +9,11 @@ from pathlib import Path
 import pytest
 
 from model_files import CIRCLE
+from qmcu.codegen.quantize_step import quantize_file_step
 from qmcu.errors import QmcuError
-from qmcu.examples import ALIASES, COMMITTED
+from qmcu.modelref import ALIASES, COMMITTED
 from qmcu.options import parse_options
-from qmcu.paths import REPO_ROOT
-from qmcu.pipeline import quantize_file_step
-
-PKG = REPO_ROOT / "tools" / "qmcu"
+from qmcu.paths import PACKAGE_DIR, REPO_ROOT
 
 
 def test_built_in_names_are_model_files_or_committed_folders() -> None:
@@ -35,8 +33,9 @@ def test_built_in_names_are_model_files_or_committed_folders() -> None:
 def test_generic_steps_name_no_model() -> None:
     """Adding a model is adding a file: the build graph, the pipeline, the vectors and the judge have no
     branch for a particular model (the firmware has one application)."""
-    for module in ("sconsbuild.py", "pipeline.py", "vectors.py", "judge.py", "runflow.py"):
-        text = (PKG / module).read_text()
+    for module in ("sconsbuild.py", "codegen/quantize_step.py", "codegen/vectors.py", "judge/verdict.py",
+                   "judge/run_and_judge.py"):
+        text = (PACKAGE_DIR / module).read_text()
         for word in ("textbook", "EXAMPLES", "xor_app", "mlp_app", "digits-committed", '"trained"'):
             assert word not in text, f"{module} names {word}"
     assert sorted(p.name for p in (REPO_ROOT / "firmware" / "app").glob("*.cpp")) == ["model_app.cpp"]
@@ -52,7 +51,7 @@ def test_seed_tutorial_on_another_network_is_one_clear_error(tmp_path: Path) -> 
 
 
 def test_the_parts_verdicts_merge_in_order_naming_the_image() -> None:
-    from qmcu.judge import Verdict, merge_parts
+    from qmcu.judge.verdict import Verdict, merge_parts
 
     def verdict(n: int, correct: int, problems: list[str]) -> Verdict:
         return Verdict(model="m", mode="test", unit="instructions", inferences=n, correct=correct,

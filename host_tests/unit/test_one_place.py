@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from qmcu import cli, records, toolchain, vectors
+from qmcu import cli
+from qmcu.build import toolchain
+from qmcu.codegen import vectors
 from qmcu.errors import QmcuError
 from qmcu.options import DEFAULTS
-from qmcu.paths import FIRMWARE_DIR, REPO_ROOT
+from qmcu.paths import FIRMWARE_DIR, PACKAGE_DIR
+from qmcu.run import records
 
-PACKAGE = REPO_ROOT / "tools" / "qmcu"
 FIRMWARE_SOURCES = sorted(p for p in FIRMWARE_DIR.rglob("*.?pp") if "models" not in p.parts)
 
 
@@ -23,7 +25,7 @@ def _code(path: Path) -> str:
 
 
 def test_the_cross_prefix_is_defined_in_toolchain_only() -> None:
-    defined = [p.name for p in sorted(PACKAGE.rglob("*.py"))
+    defined = [p.name for p in sorted(PACKAGE_DIR.rglob("*.py"))
                if re.search(r'^\w*PREFIX\w* = "arm-none-eabi-"', p.read_text(), re.M)]
     assert defined == ["toolchain.py"]
     assert toolchain.TARGET_PREFIX == "arm-none-eabi-"

@@ -22,12 +22,12 @@ import torch
 from torch import nn
 
 from per_channel_cases import _data, layer_inputs, random_per_channel_layer, skewed_model
-from qmcu import intmodel, reference
-from qmcu.emit_model import render_model_header
+from qmcu.codegen.model_header import render_model_header
+from qmcu.codegen.quantize_step import quantize_file_step
 from qmcu.errors import QmcuError
-from qmcu.intmodel import Dense, IntModel
-from qmcu.pipeline import quantize_file_step
-from qmcu.sequential import quantize_sequential
+from qmcu.quant import intmodel, reference
+from qmcu.quant.intmodel import Dense, IntModel
+from qmcu.quant.quantize import quantize_sequential
 
 
 def test_per_row_requantizers_are_really_per_row() -> None:
@@ -47,7 +47,7 @@ def test_per_row_requantizers_are_really_per_row() -> None:
 
 
 def _accuracy(model: IntModel, float_model: nn.Module, x: np.ndarray) -> float:
-    from qmcu.vectors import predictions, quantize_rows
+    from qmcu.quant.reference import predictions, quantize_rows
 
     with torch.no_grad():
         labels = float_model(torch.from_numpy(x)).argmax(1).numpy()
@@ -67,7 +67,7 @@ def test_per_channel_beats_per_tensor_on_rows_of_very_different_magnitudes() -> 
     print(f"skewed layer: per-tensor {acc_pt:.3f}, per-channel {acc_pc:.3f}")
     assert acc_pc >= acc_pt and acc_pc >= 0.9 and acc_pc > acc_pt + 0.1
     # The first layer's output error, in LSB of its output, row by row: per-channel never worse on average.
-    q_in = __import__("qmcu.vectors", fromlist=["quantize_rows"]).quantize_rows(pt, test)
+    q_in = __import__("qmcu.codegen.vectors", fromlist=["quantize_rows"]).quantize_rows(pt, test)
     with torch.no_grad():
         f = torch.relu(float_model[0](torch.from_numpy(test))).numpy()
     err = {}
@@ -82,7 +82,7 @@ def test_per_channel_beats_per_tensor_on_rows_of_very_different_magnitudes() -> 
 def test_per_channel_bias_and_requantizer_per_row() -> None:
     float_model = skewed_model()
     pc = quantize_sequential(float_model, _data(256, 1), name="skew", provenance={}, weights="per_channel")
-    from qmcu.qmath import f32, requant_multiplier
+    from qmcu.quant.qmath import f32, requant_multiplier
 
     for lay in pc.layers:
         if not isinstance(lay, Dense):

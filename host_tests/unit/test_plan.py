@@ -8,7 +8,7 @@ import pytest
 
 from qmcu import cli
 from qmcu.boards import load_board
-from qmcu.plan import fits, plan_file, plan_lines
+from qmcu.codegen.plan import fits, plan_file, plan_lines
 
 # 5 -> 6 (BatchNorm folded, ReLU fused) -> 3 (Sigmoid table) -> 2, then Dropout and a final Softmax dropped.
 _MODEL = '''
@@ -73,9 +73,9 @@ def test_badly_scaled_feature_is_named(tmp_path: Path) -> None:
 def test_does_not_fit_a_small_ram(tmp_path: Path) -> None:
     import dataclasses
 
-    from qmcu import modelfile
     from qmcu.boards import Region
-    from qmcu.plan import make_plan
+    from qmcu.codegen.plan import make_plan
+    from qmcu.model import modelfile
 
     board = load_board("qemu-m0")
     assert board.flash is not None

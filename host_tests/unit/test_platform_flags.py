@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from platform_apps import ALL_BOARDS, HOST_BOARDS, QEMU_BOARDS, _board_params
-from qmcu import linker, toolchain
 from qmcu.boards import Board, Corner
+from qmcu.build import toolchain
+from qmcu.codegen import linker_script
 from qmcu.errors import QmcuError
-from qmcu.paths import REPO_ROOT
-from qmcu.runners.qemu import qemu_argv
+from qmcu.paths import PACKAGE_DIR, REPO_ROOT
+from qmcu.run.qemu import qemu_argv
 
 # --- flags, linker script, runner argv --------------------------------------------------------------
 
@@ -62,14 +63,14 @@ def test_require_tool_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_pat
 @pytest.mark.parametrize("board", QEMU_BOARDS, ids=lambda b: b.id)
 def test_linker_script_follows_the_memory_map(board: Board, tmp_path: Path) -> None:
     assert board.flash is not None and board.ram is not None
-    text = linker.render_linker_script(board)
+    text = linker_script.render_linker_script(board)
     assert f"ORIGIN = 0x{board.flash.origin:08x}, LENGTH = 0x{board.flash.size:x}" in text
     assert f"ORIGIN = 0x{board.ram.origin:08x}, LENGTH = 0x{board.ram.size:x}" in text
     assert text.index(".isr_vector") < text.index(".text :")
-    path = linker.write_linker_script(board, tmp_path / "sub" / "link.ld")
+    path = linker_script.write_linker_script(board, tmp_path / "sub" / "link.ld")
     assert path.read_text() == text and [p.name for p in path.parent.iterdir()] == ["link.ld"]
     with pytest.raises(QmcuError, match="do not fit"):
-        linker.render_linker_script(board, stack_size=board.ram.size)
+        linker_script.render_linker_script(board, stack_size=board.ram.size)
 
 
 @pytest.mark.parametrize("board", QEMU_BOARDS, ids=lambda b: b.id)
@@ -82,8 +83,8 @@ def test_qemu_argv(board: Board) -> None:
 
 def test_no_board_named_in_platform_code() -> None:
     mine = [*sorted((REPO_ROOT / "firmware" / "platform").rglob("*.?pp")),
-            *(REPO_ROOT / "tools" / "qmcu" / f for f in ("toolchain.py", "linker.py", "elfcheck.py")),
-            *sorted((REPO_ROOT / "tools" / "qmcu" / "runners").glob("*.py"))]
+            *(PACKAGE_DIR / f for f in ("build/toolchain.py", "codegen/linker_script.py", "build/elfcheck.py")),
+            *sorted((PACKAGE_DIR / "run").glob("*.py"))]
     mine = [p for p in mine if p.name not in ("records.hpp",)]
     for path in mine:
         text = path.read_text()

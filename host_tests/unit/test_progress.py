@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from qmcu import matrix
+from qmcu.matrix import cells
+from qmcu.model.train import epoch_bar
 from qmcu.options import DEFAULTS, HELP, output_options, parse_options
-from qmcu.train import epoch_bar
 
 
 def _lines(text: str) -> list[str]:
@@ -47,7 +47,7 @@ def test_epoch_bar_is_silent_off_a_terminal_and_erased_on_one() -> None:
     (0, "0 s"), (8.4, "8 s"), (59.6, "1 min 00 s"), (125, "2 min 05 s"), (3599, "59 min 59 s"), (3725, "1 h 02 min"),
 ])
 def test_duration_text(seconds: float, text: str) -> None:
-    assert matrix.duration_text(seconds) == text
+    assert cells.duration_text(seconds) == text
 
 
 @pytest.mark.parametrize(("done", "total", "elapsed", "text"), [
@@ -58,13 +58,13 @@ def test_duration_text(seconds: float, text: str) -> None:
     (4, 4, 100.0, "4/4"),
 ])
 def test_matrix_progress_estimates_time_left_from_the_average(done: int, total: int, elapsed: float, text: str) -> None:
-    assert matrix.progress_text(done, total, elapsed) == text
+    assert cells.progress_text(done, total, elapsed) == text
 
 
 def test_cell_finished_prints_progress_then_the_verdict(capsys: pytest.CaptureFixture[str]) -> None:
-    matrix.start_progress(2)
-    matrix.cell_finished("host/std0-float0/semihosting/xor", None, "boom")
-    matrix.cell_finished("host/std0-float0/semihosting/exhaustive", None, "bang")
+    cells.start_progress(2)
+    cells.cell_finished("host/std0-float0/semihosting/xor", None, "boom")
+    cells.cell_finished("host/std0-float0/semihosting/exhaustive", None, "bang")
     first, last = _lines(capsys.readouterr().out)
     assert re.fullmatch(r"\[1/2, about \d+ s left\] host/std0-float0/semihosting/xor: FAIL boom", first)
     assert last == "[2/2] host/std0-float0/semihosting/exhaustive: FAIL bang"

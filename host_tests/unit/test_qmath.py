@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qmcu.errors import QmcuError
-from qmcu.qmath import (
+from qmcu.quant.qmath import (
     affine_asymmetric,
     f32,
     lround,

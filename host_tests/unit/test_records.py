@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qmcu.records import (
+from qmcu.run.records import (
     Begin,
     End,
     Layer,

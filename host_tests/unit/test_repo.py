@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import subprocess
 
-from qmcu.intmodel import IntModel
 from qmcu.paths import REPO_ROOT, TEXTBOOK_HEADER
+from qmcu.quant.intmodel import IntModel
 
 
 def test_committed_textbook_files_equal_a_fresh_emission() -> None:
     """firmware/models/textbook is examples/xor_textbook.py frozen: same integers, headers emitted from them."""
-    from qmcu.pipeline import freeze
+    from qmcu.codegen.quantize_step import freeze
 
     assert freeze(REPO_ROOT / "examples" / "xor_textbook.py", TEXTBOOK_HEADER.parent, check=True) == []
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qmcu import reference
-from qmcu.fixedpoint import multiply_by_quantized_multiplier, requantize, rounding_divide_by_pot
-from qmcu.fixedpoint import saturating_rounding_doubling_high_mul as srdhm
+from qmcu.quant import reference
+from qmcu.quant.fixedpoint import multiply_by_quantized_multiplier, requantize, rounding_divide_by_pot
+from qmcu.quant.fixedpoint import saturating_rounding_doubling_high_mul as srdhm
 from requant_cases import I32_MAX, I32_MIN, acc_window, int32s, requant_cases, srdhm_near_ties, srdhm_ties, tie_table
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qmcu.runners import qemu_uart
+from qmcu.run import qemu_uart
 
 FAKE_QMP = r"""
 import socket, sys, time

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from qmcu import reference
 from qmcu.errors import QmcuError
-from qmcu.fakequant import compare_with_fake_quant
-from qmcu.intmodel import Dense, Lut
-from qmcu.sequential import quantize_sequential
-from qmcu.vectors import quantize_rows
+from qmcu.quant import reference
+from qmcu.quant.fakequant import compare_with_fake_quant
+from qmcu.quant.intmodel import Dense, Lut
+from qmcu.quant.quantize import quantize_sequential
+from qmcu.quant.reference import quantize_rows
 
 
 def _model(*layers: nn.Module) -> nn.Sequential:

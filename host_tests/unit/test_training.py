@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from qmcu.errors import QmcuError
-from qmcu.train import TrainConfig, _train_once, train
-from qmcu.xor_model import XOR_INPUTS, XOR_LABELS
+from qmcu.model.train import TrainConfig, _train_once, train
+from qmcu.model.xor_model import XOR_INPUTS, XOR_LABELS
 
 
 def test_training_is_deterministic_and_solves_xor() -> None:
@@ -27,7 +27,7 @@ def test_dead_relu_seed_is_retried_with_the_next_seed(caplog: pytest.LogCaptureF
     cfg = TrainConfig(seed=2)
     _, correct, _ = _train_once(cfg, 2)
     assert correct < 4  # seed 2 really does stop short on its own
-    with caplog.at_level(logging.WARNING, logger="qmcu.train"):
+    with caplog.at_level(logging.WARNING, logger="qmcu.model.train"):
         _, used = train(cfg)
     assert used == 3
     assert "seed 2: only" in caplog.text and "retrying with seed 3" in caplog.text

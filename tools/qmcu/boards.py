@@ -30,8 +30,8 @@ from typing import Any
 
 import jsonschema
 
-from .errors import QmcuError
-from .paths import BOARDS_DIR
+from qmcu.errors import QmcuError
+from qmcu.paths import BOARDS_DIR
 
 logger = logging.getLogger(__name__)
 

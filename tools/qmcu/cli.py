@@ -10,9 +10,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import QmcuError
-from .modelfile import TRAINING_OPTIONS
-from .paths import REPO_ROOT
+from qmcu.errors import QmcuError
+from qmcu.modelref import TRAINING_OPTIONS
+from qmcu.paths import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ def writing(out: Path) -> Iterator[None]:
 
 def _cmd_quantize(args: argparse.Namespace) -> None:
     """`qmcu quantize --model f.py [--data set.npz] [--out DIR] [seed=7 weights=per_channel ...]`."""
-    from .options import parse_options
-    from .pipeline import quantize_file_step
+    from qmcu.codegen.quantize_step import quantize_file_step
+    from qmcu.options import parse_options
 
     opts = parse_options({**dict(_key_values(args.options)), "model": str(args.model.resolve()),
                           **({"data": str(args.data.resolve())} if args.data else {})})
@@ -65,8 +65,8 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
 
 def _cmd_emit(args: argparse.Namespace) -> None:
     """The headers of an integer model (model.hpp; weights.hpp too for the seed tutorial) beside it or in --out."""
-    from . import intmodel
-    from .emit_model import emit_headers, header_renderers
+    from qmcu.codegen.model_header import emit_headers, header_renderers
+    from qmcu.quant import intmodel
 
     model = intmodel.load(args.intmodel)
     out = args.out or args.intmodel.parent
@@ -78,7 +78,7 @@ def _cmd_emit(args: argparse.Namespace) -> None:
 
 def _cmd_freeze(args: argparse.Namespace) -> None:
     """Quantize a model file into a committed folder (or --check the folder is current)."""
-    from .pipeline import freeze
+    from qmcu.codegen.quantize_step import freeze
 
     model_file, folder = args.model_file.resolve(), args.folder.resolve()
     if args.check:
@@ -92,7 +92,7 @@ def _cmd_freeze(args: argparse.Namespace) -> None:
 
 
 def _cmd_boards(_: argparse.Namespace) -> None:
-    from .boards import load_all
+    from qmcu.boards import load_all
 
     for b in load_all():
         print(f"{b.id:14s} {b.kind:8s} {b.cpu or '-':11s} {b.description}")
@@ -114,8 +114,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> None:
     """`qmcu check --model my_model.py [--data set.npz] [board=qemu-m4]`: the plan, nothing built."""
-    from .options import parse_options
-    from .plan import print_plan
+    from qmcu.codegen.plan import print_plan
+    from qmcu.options import parse_options
 
     given = dict(_key_values(args.options))
     opts = parse_options({**given, "model": str(args.model.resolve()),
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import interrupt
+    from qmcu import interrupt
 
     interrupt.install_handlers()  # Ctrl-C/SIGTERM stop training or QEMU at once, leaving only whole files
     args = build_parser().parse_args(argv)

@@ -7,11 +7,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .boards import FLASHERS, Board, Corner, board_names, load_board, make_corner
-from .errors import QmcuError
-from .examples import ALIASES, BUILT_IN, COMMITTED, ModelKind, committed_kind
-from .modelfile import declared, is_model_path
-from .paths import BOARDS_DIR, BUILD_DIR, REPO_ROOT
+from qmcu.boards import FLASHERS, Board, Corner, board_names, load_board, make_corner
+from qmcu.errors import QmcuError
+from qmcu.modelref import ALIASES, BUILT_IN, COMMITTED, ModelKind, committed_kind, declared, is_model_path
+from qmcu.paths import BOARDS_DIR, BUILD_DIR, REPO_ROOT
 
 OPTS = ("O2", "Os", "O3", "O0")
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed accepts

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parent  # tools/qmcu: the stage folders below it
+REPO_ROOT = PACKAGE_DIR.parents[1]
 BOARDS_DIR = REPO_ROOT / "boards"
 FIRMWARE_DIR = REPO_ROOT / "firmware"
 RUNTIME_INCLUDE = FIRMWARE_DIR / "runtime"

@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import QmcuError
-from .paths import REPO_ROOT
+from qmcu.errors import QmcuError
+from qmcu.paths import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
 MARK = re.compile(r"^<!-- qmcu readme: ([\w-]+) -->$")

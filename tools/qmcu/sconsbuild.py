@@ -28,40 +28,43 @@ from typing import Any
 from SCons.Action import Action  # type: ignore[import-untyped]
 from SCons.Script import Alias, AlwaysBuild, Default, Environment, Exit, Help, SConsignFile  # type: ignore[import-untyped]
 
-from . import atomic, board_config, buildlock, elfcheck, linker, seals, toolchain
-from .errors import QmcuError
-from .options import DEFAULTS, HELP, BuildOptions, output_options, parse_options
-from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT, RUNTIME_INCLUDE
+from qmcu import atomic, buildlock, seals
+from qmcu.build import elfcheck, toolchain
+from qmcu.codegen import board_config, linker_script
+from qmcu.errors import QmcuError
+from qmcu.options import DEFAULTS, HELP, BuildOptions, output_options, parse_options
+from qmcu.paths import BUILD_DIR, FIRMWARE_DIR, PACKAGE_DIR, REPO_ROOT, RUNTIME_INCLUDE
 
 logger = logging.getLogger(__name__)
-PKG = Path(__file__).resolve().parent
+CODEGEN = PACKAGE_DIR / "codegen"
+BUILD = PACKAGE_DIR / "build"
 TARGET_PREFIX = toolchain.TARGET_PREFIX
 
 Step = Callable[[list[Path], list[Path], dict[str, Any]], None]
 
 
 def _emit_headers(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from . import intmodel
-    from .emit_model import emit_headers
+    from qmcu.codegen.model_header import emit_headers
+    from qmcu.quant import intmodel
 
     emit_headers(intmodel.load(s[0]), t)
 
 
 def _emit_vectors(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from . import intmodel
-    from .vectors import emit_vectors
+    from qmcu.codegen.vectors import emit_vectors
+    from qmcu.quant import intmodel
 
     rows = a.get("rows")
     emit_vectors(intmodel.load(s[0]), a["mode"], t[0], Path(a["testset"]), None if rows is None else tuple(rows))
 
 
 def _linker_script(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    linker.write_linker_script(parse_options(a["options"]).board, t[0])
+    linker_script.write_linker_script(parse_options(a["options"]).board, t[0])
 
 
 def _check_image(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from . import intmodel
-    from .image_model import check_image_holds_model
+    from qmcu.build.image_model import check_image_holds_model
+    from qmcu.quant import intmodel
 
     opts = parse_options(a["options"])
     elfcheck.check_fits(opts.board, s[0])
@@ -78,7 +81,7 @@ def _board_config(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
 
 def _flash(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from . import flash
+    from qmcu.run import flash
 
     opts = parse_options(a["options"])
     if opts.board.kind != "hardware":
@@ -89,7 +92,7 @@ def _flash(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
 def _dry_run(opts: BuildOptions, program: Path) -> None:
     """Print the exact flash command and the serial settings of a real-board run; touch nothing."""
-    from .runners.board import run_board
+    from qmcu.run.board import run_board
 
     if opts.board.kind != "hardware":
         raise QmcuError(f"dry_run=1 applies to real boards; {opts.board.id} is a {opts.board.kind} board", "drop dry_run=1")
@@ -97,7 +100,7 @@ def _dry_run(opts: BuildOptions, program: Path) -> None:
 
 
 def _print_size(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from .runflow import forward_sizes
+    from qmcu.judge.run_and_judge import forward_sizes
 
     opts = parse_options(a["options"])
     program = Path(a["program"])
@@ -110,7 +113,8 @@ def _print_size(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 
 
 def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from . import intmodel, report, runflow
+    from qmcu.judge import report, run_and_judge
+    from qmcu.quant import intmodel
 
     opts = parse_options(a["options"])
     program = Path(a["program"])
@@ -122,7 +126,7 @@ def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
     if a.get("matrix"):
         _run_matrix_cell(opts, programs, parts, Path(a["intmodel"]))
         return
-    doc = runflow.run(opts, program, intmodel.load(Path(a["intmodel"])), programs, parts)
+    doc = run_and_judge.run(opts, program, intmodel.load(Path(a["intmodel"])), programs, parts)
     for line in doc.get("console", []):
         print(line)
     for line in report.summary_lines(doc):
@@ -135,20 +139,22 @@ def _run(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
 def _run_matrix_cell(opts: BuildOptions, programs: list[Path], parts: list[tuple[int, int]] | None,
                      intmodel_path: Path) -> None:
     """A matrix cell records its result (report + status file) instead of failing the build."""
-    from . import intmodel, matrix, runflow
+    from qmcu.judge import run_and_judge
+    from qmcu.matrix import cells
+    from qmcu.quant import intmodel
 
     status = (opts.build_dir / opts.report_name).with_suffix(".status.json")
     (opts.build_dir / opts.report_name).unlink(missing_ok=True)
     name = f"{opts.board.id}/{opts.model}/{opts.corner.name}/{opts.console}/{opts.mode}"
     try:
-        doc = runflow.run(opts, programs[0], intmodel.load(intmodel_path), programs, parts)
+        doc = run_and_judge.run(opts, programs[0], intmodel.load(intmodel_path), programs, parts)
     except QmcuError as err:
         atomic.write_text(status, json.dumps({"error": str(err)}) + "\n")
-        matrix.cell_finished(name, None, str(err))
+        cells.cell_finished(name, None, str(err))
         return
     atomic.write_text(status, json.dumps({"error": None}) + "\n")
     tail = "\n".join(doc.get("console", [])[-8:])
-    matrix.cell_finished(name, doc, None, "" if doc["passed"] else tail)
+    cells.cell_finished(name, doc, None, "" if doc["passed"] else tail)
 
 
 
@@ -203,7 +209,7 @@ def _step(env: Any, target: Any, sources: list[Any], step: str, args: dict[str, 
 
 def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, list[Any]]:
     """(intmodel.json, [model.hpp, weights.hpp for the seed tutorial]): committed, or built from a model file."""
-    from .emit_model import header_names
+    from qmcu.codegen.model_header import header_names
 
     mdir = opts.model_dir
     names = header_names(opts.kind.seed_tutorial)
@@ -216,14 +222,14 @@ def _model_nodes(env: Any, opts: BuildOptions) -> tuple[Any, list[Any]]:
 def _model_file_nodes(env: Any, opts: BuildOptions, names: list[str]) -> tuple[Any, list[Any]]:
     """A model file (or .pt2 + .npz): quantized by the model stage before the graph is planned (its test set
     decides how many images there are, see modelstage.py); its headers are a step of the graph."""
-    from . import interrupt
-    from .modelstage import ensure_quantized
+    from qmcu import interrupt
+    from qmcu.build.modelstage import ensure_quantized
 
     interrupt.install_handlers()  # Ctrl-C during training stops at once, as during the build
     intmodel_path, testset = ensure_quantized(opts)
     intmodel = env.File(str(intmodel_path))
     headers = _step(env, [str(opts.model_dir / n) for n in names],
-                    [intmodel, *(str(PKG / f) for f in ("emit_model.py", "emit_header.py", "cpp.py", "kernel_layout.py"))],
+                    [intmodel, *(str(CODEGEN / f) for f in ("model_header.py", "seed_header.py", "cpp.py", "kernel_layout.py"))],
                     "emit_headers", {}, "emitting ${TARGETS}")
     env.Depends(headers, str(testset))
     return intmodel, list(headers)
@@ -231,9 +237,9 @@ def _model_file_nodes(env: Any, opts: BuildOptions, names: list[str]) -> tuple[A
 
 def _check_committed(folder: Path, names: list[str]) -> None:
     """A committed model's headers must be exactly what qmcu emits for its committed intmodel.json."""
-    from . import intmodel
-    from .emit_header import render_seed_header
-    from .emit_model import render_model_header
+    from qmcu.codegen.model_header import render_model_header
+    from qmcu.codegen.seed_header import render_seed_header
+    from qmcu.quant import intmodel
 
     renderers = {"model.hpp": render_model_header, "weights.hpp": render_seed_header}
     for name in names:
@@ -308,7 +314,7 @@ def _firmware_env(opts: BuildOptions, gen_dir: Path, verbose: bool = False) -> A
 def _start() -> None:
     """Before any graph (options already checked): the build folder is ours alone, with its own SCons
     database, and a signal stops every child at once (SCons's own handler waits for the running step)."""
-    from . import interrupt
+    from qmcu import interrupt
 
     interrupt.patch_scons()
     if "-h" in sys.argv or "--help" in sys.argv:
@@ -340,7 +346,7 @@ def setup(arguments: dict[str, str], targets: list[str] | None = None) -> None:
         else:
             opts = parse_options(arguments)
             if "check" in (targets or []):
-                from .plan import print_plan
+                from qmcu.codegen.plan import print_plan
 
                 print_plan(opts)  # the plan only: nothing built, no lock taken
                 Alias("check", [])
@@ -364,8 +370,9 @@ _LINKER_SCRIPTS: dict[str, Any] = {}
 
 def _parts(opts: BuildOptions, intmodel_path: Path) -> list[Any]:
     """The images this cell's test set needs (one unless it does not fit the board's flash)."""
-    from . import intmodel, parts
-    from .vectors import row_count
+    from qmcu.build import parts
+    from qmcu.codegen.vectors import row_count
+    from qmcu.quant import intmodel
 
     if opts.mode == "exhaustive":  # generated on the target: no vectors in the image
         return [parts.Part(0, 0, 0)]
@@ -391,7 +398,7 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     generated = list(headers)
     if opts.board.is_target and board_config.needs_board_config(opts.board, opts.console):
         generated += _step(base, str(gen_dir / "platform" / "board_config.hpp"),
-                           [str(PKG / "board_config.py"), str(opts.board_file)], "board_config",
+                           [str(CODEGEN / "board_config.py"), str(opts.board_file)], "board_config",
                            {"options": arguments}, "writing $TARGET")
     for obj in platform_objects:
         env.Depends(obj, generated)
@@ -400,7 +407,7 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     if opts.board.is_target:
         ld_path = str(bdir / "link.ld")
         if ld_path not in _LINKER_SCRIPTS:  # one per build folder, shared by the modes built there
-            _LINKER_SCRIPTS[ld_path] = _step(base, ld_path, [str(PKG / "linker.py"), str(opts.board_file)],
+            _LINKER_SCRIPTS[ld_path] = _step(base, ld_path, [str(CODEGEN / "linker_script.py"), str(opts.board_file)],
                                              "linker_script", {"options": {"board": opts.board.id}}, "writing $TARGET")
         ld = _LINKER_SCRIPTS[ld_path]
     plan = _parts(opts, Path(str(intmodel)))
@@ -410,7 +417,7 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
         part_gen = bdir / "gen" / stem
         rows = {"rows": [part.start, part.stop]} if len(plan) > 1 else {}
         vectors = _step(base, str(part_gen / "vectors.hpp"),
-                        [intmodel, str(PKG / "vectors.py"), str(PKG / "cpp.py"), str(testset)],
+                        [intmodel, str(CODEGEN / "vectors.py"), str(CODEGEN / "cpp.py"), str(testset)],
                         "emit_vectors", {"mode": opts.mode, "testset": str(testset), **rows}, "emitting $TARGET")
         part_env = env.Clone()
         part_env.Prepend(CPPPATH=[str(part_gen)])
@@ -425,7 +432,7 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
                               Path(f"{program_path}.map"))
             part_env.Depends(program, ld)
             part_env.SideEffect(str(program_path) + ".map", program)
-            check_code = [str(PKG / f) for f in ("elfcheck.py", "image_model.py", "kernel_layout.py")]
+            check_code = [str(BUILD / "elfcheck.py"), str(BUILD / "image_model.py"), str(CODEGEN / "kernel_layout.py")]
             checks += _step(base, str(program_path) + ".checked", program + [intmodel] + check_code, "check_image",
                             {**board_args, "intmodel": str(intmodel)},
                             "checking $SOURCE: holds the model; fits the board; float-/libc-free as the corner demands")
@@ -448,22 +455,22 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
 def _matrix_graph(arguments: dict[str, str], target: str, verbose: bool = False) -> None:
     """Every cell of the matrix (or the bench) in one graph, run in parallel by scons -j, then one
     aggregate step that judges them together."""
-    from . import bench, matrix, matrix_report
+    from qmcu.matrix import bench, cells, summary
 
     if target == "matrix":
-        cells, _ = matrix.enumerate_cells(arguments)
-        matrix_report.clear_outputs()
-        out_dir = matrix.matrix_dir()
+        todo, _ = cells.enumerate_cells(arguments)
+        summary.clear_outputs()
+        out_dir = cells.matrix_dir()
     else:
-        cells, _ = bench.enumerate_bench_cells(arguments)
+        todo, _ = bench.enumerate_bench_cells(arguments)
         out_dir = bench.bench_dir()
-    if not cells:
+    if not todo:
         raise QmcuError(f"no {target} cell can run here with these options", "check boards= (see `qmcu boards`)")
-    matrix.start_progress(len(cells))
+    cells.start_progress(len(todo))
     base = Environment(ENV={"PATH": os.environ.get("PATH", "")})
     models: dict[str, tuple[Any, Any]] = {}
     runs = []
-    for cell in cells:
+    for cell in todo:
         if cell.opts.model not in models:
             models[cell.opts.model] = _model_nodes(base, cell.opts)
         runs.append(_cell_graph(base, cell.opts, cell.arguments, models[cell.opts.model], matrix=True,
@@ -475,17 +482,17 @@ def _matrix_graph(arguments: dict[str, str], target: str, verbose: bool = False)
 
 
 def _matrix_finish(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from . import matrix, matrix_report
+    from qmcu.matrix import cells, summary
 
-    cells, skipped = matrix.enumerate_cells(a["arguments"])
-    matrix_report.finish(cells, skipped, time.time() - a["t0"], a["arguments"].get("update_budgets") == "1")
+    done, skipped = cells.enumerate_cells(a["arguments"])
+    summary.finish(done, skipped, time.time() - a["t0"], a["arguments"].get("update_budgets") == "1")
 
 
 def _bench_finish(t: list[Path], s: list[Path], a: dict[str, Any]) -> None:
-    from . import bench
+    from qmcu.matrix import bench
 
-    cells, skipped = bench.enumerate_bench_cells(a["arguments"])
-    bench.finish_bench(cells, skipped, time.time() - a["t0"])
+    done, skipped = bench.enumerate_bench_cells(a["arguments"])
+    bench.finish_bench(done, skipped, time.time() - a["t0"])
 
 
 def _help_text() -> str:

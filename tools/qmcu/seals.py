@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import atomic
+from qmcu import atomic
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 // Board bring-up before the application runs: the clock, the console's peripheral clocks, the
 // console itself, then its pins (pulled up, switched to the USART) and, on a real pin, a "\r\n". Every address comes from the generated board_config.hpp
-// (tools/qmcu/board_config.py, from the board's JSON file); this file names no board.
+// (tools/qmcu/codegen/board_config.py, from the board's JSON file); this file names no board.
 //
 // Compiled when the board needs any of it (a UART console, or clock steps at reset).
 #include "board_config.hpp"

@@ -1,6 +1,6 @@
 // Internals the Cortex-M platform files share to assemble a console and an exit from board data.
 //
-// tools/qmcu/toolchain.py compiles exactly one console file (semihosting.cpp, uart_stm32.cpp or
+// tools/qmcu/build/toolchain.py compiles exactly one console file (semihosting.cpp, uart_stm32.cpp or
 // uart_cmsdk.cpp) and exactly one exit (semihosting.cpp or halt.cpp), as the board file and the
 // chosen console say; each defines the functions below that belong to it.
 #pragma once

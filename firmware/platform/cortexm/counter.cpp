@@ -1,4 +1,4 @@
-// The board's counter, chosen by the board's "counter" entry (tools/qmcu/toolchain.py turns it
+// The board's counter, chosen by the board's "counter" entry (tools/qmcu/build/toolchain.py turns it
 // into the QMCU_COUNTER_* macros):
 //
 //   QMCU_COUNTER_STM32_TIM  an STM32 general-purpose 32-bit timer (e.g. TIM2) free-running at the

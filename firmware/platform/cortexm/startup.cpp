@@ -1,7 +1,7 @@
 // Cortex-M start-up: vector table, reset, fault reporting and the stack guard.
 //
 // Works on every M-profile core the boards use (armv6-m M0 up to armv8-m M33). The memory layout
-// comes from the linker script that tools/qmcu/linker.py generates from the board's JSON file:
+// comes from the linker script that tools/qmcu/codegen/linker_script.py generates from the board's JSON file:
 //
 //   RAM:  .data | .bss | (heap) ... | guard | stack (grows down) | top of RAM
 //

@@ -1,4 +1,4 @@
-// The requantizer's two primitives, with gemmlowp's contract (spec: tools/qmcu/fixedpoint.py).
+// The requantizer's two primitives, with gemmlowp's contract (spec: tools/qmcu/quant/fixedpoint.py).
 //
 // saturatingRoundingDoublingHighMul(a, b) = round(a * b / 2^31) to nearest, ties toward +infinity;
 //   the single overflowing case a = b = INT32_MIN saturates to INT32_MAX.

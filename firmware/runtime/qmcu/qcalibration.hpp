@@ -1,5 +1,5 @@
 // Host-side constant builders (need float AND the standard library): the integers they produce
-// are the ones the Python package computes (tools/qmcu/qmath.py, quantize.py); MCU images embed
+// are the ones the Python package computes (tools/qmcu/quant/qmath.py, quantize.py); MCU images embed
 // those integers instead of calling these.
 #pragma once
 

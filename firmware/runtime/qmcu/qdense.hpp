@@ -1,4 +1,4 @@
-// Fully connected layer on affine int8 tensors (spec: reference.dense in tools/qmcu/reference.py).
+// Fully connected layer on affine int8 tensors (spec: reference.dense in tools/qmcu/quant/reference.py).
 //   acc[o] = biases[o] + sum_i (in[i] - input_zero_point) * weights[o * NIn + i]
 //   out[o] = requantizer.apply(acc[o])
 // weights are row-major [NOut][NIn] (PyTorch nn.Linear layout), symmetric (zero point 0).

@@ -1,9 +1,9 @@
-// Fast fully connected int8 layer for Cortex-M (spec: reference.dense in tools/qmcu/reference.py).
+// Fast fully connected int8 layer for Cortex-M (spec: reference.dense in tools/qmcu/quant/reference.py).
 //
 //   qmcu::QDenseFast<NIn, NOut>{weights, folded_biases, requantizer}.forward(in, out)
 //   out[o] = requantizer.apply(bias[o] + sum_i (in[i] - input_zero_point) * w[o][i])       (int8 in, int8 out)
 //
-// computed from data that tools/qmcu/kernel_layout.py (prepare_dense, render_prepared) prepares on the host:
+// computed from data that tools/qmcu/codegen/kernel_layout.py (prepare_dense, render_prepared) prepares on the host:
 //   folded_biases[o] = bias[o] - input_zero_point * sum_i w[o][i]   (int32, checked there), so the
 //                      kernel multiplies the raw int8 inputs: acc[o] = folded_biases[o] + sum_i in[i] * w[o][i]
 //                      (the same integer as the unfolded sum, hence the same bits after requantization;

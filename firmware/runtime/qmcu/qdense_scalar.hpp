@@ -4,7 +4,7 @@
 // function for every layer shape (run-time sizes, Requantizer::apply), since such shifts are rare.
 //
 // The order (per row: folded bias, then for each chunk the products of in[4c], in[4c+2], in[4c+1], in[4c+3],
-// then the tail) is the one tools/qmcu/kernel_layout.py bounds: no partial sum can leave int32.
+// then the tail) is the one tools/qmcu/codegen/kernel_layout.py bounds: no partial sum can leave int32.
 #pragma once
 
 #include "config.hpp"
