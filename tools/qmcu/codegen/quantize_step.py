@@ -42,7 +42,7 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
     """
     import torch
 
-    from qmcu import atomic, modelref
+    from qmcu import modelref
     from qmcu.errors import QmcuError
     from qmcu.model import modelfile
     from qmcu.model.capture import capture_chain
@@ -59,12 +59,35 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
         from qmcu.quant.calibrate import load_calibration_file
 
         spec.calibration = load_calibration_file(calibration_file, spec.x_test.shape[1])
-    example = torch.from_numpy(spec.calibration[: min(len(spec.calibration), 64)])
-    captured = capture_chain(spec.model, example)
-    with torch.no_grad():
-        logits = captured.chain(torch.from_numpy(spec.x_test)).numpy()
+    from qmcu.model.graph_capture import capture_graph, is_graph_model, run_graph
+
+    shape = spec.input_shape or (spec.x_test.shape[1],)
+    example = torch.from_numpy(spec.calibration[: min(len(spec.calibration), 64)].reshape(-1, *shape))
+    graph = capture_graph(spec.model, example) if is_graph_model(spec.model, example) else None
+    if graph is not None:
+        with torch.no_grad():
+            y = run_graph(graph, torch.from_numpy(spec.x_test.reshape(-1, *shape)))
+            assert isinstance(y, torch.Tensor)
+            model_out = spec.model(torch.from_numpy(spec.x_test.reshape(-1, *shape))) if isinstance(
+                spec.model, torch.nn.Module) else spec.model.module()(torch.from_numpy(spec.x_test.reshape(-1, *shape)))
+        if not torch.allclose(y, model_out, atol=1e-4, rtol=1e-4):
+            raise QmcuError(f"{spec.name}: the captured graph computes {float((y - model_out).abs().max()):.3g} away from "
+                            "the model on the test set", "report this model to qmcu (a capture rule is wrong)")
+        logits = y.numpy()
+        last = graph.nodes[-1]
+        ends_in_sigmoid = last.kind == "elementwise" and getattr(last.module, "function", None) == "sigmoid"
+        dropped = graph.dropped
+        state = {f"{n.name}.{k}": v.tolist() for n in graph.nodes if n.module is not None
+                 for k, v in n.module.state_dict().items()}
+    else:
+        captured = capture_chain(spec.model, example)
+        with torch.no_grad():
+            logits = captured.chain(torch.from_numpy(spec.x_test)).numpy()
+        ends_in_sigmoid = bool(len(captured.chain) and getattr(captured.chain[-1], "function", None) == "sigmoid")
+        dropped = captured.dropped
+        state = {k: v.tolist() for k, v in captured.chain.state_dict().items()}
     outputs = logits.shape[1]
-    if outputs == 1 and not (len(captured.chain) and getattr(captured.chain[-1], "function", None) == "sigmoid"):
+    if outputs == 1 and not ends_in_sigmoid:
         raise QmcuError(f"{spec.name} has one output that does not end in a Sigmoid, so it has no class threshold",
                         "end a binary classifier with nn.Sigmoid() (threshold 0.5), or give it two outputs (arg-max)")
     preds = (logits[:, 0] > 0.5).astype(np.int64) if outputs == 1 else logits.argmax(axis=1)
@@ -72,7 +95,6 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
     if int(spec.y_test.max()) >= classes:
         raise QmcuError(f"test labels go up to {int(spec.y_test.max())} but {spec.name} has {outputs} output(s)",
                         "check the labels or the model's last layer")
-    state = {k: v.tolist() for k, v in captured.chain.state_dict().items()}
     declared = modelref.declared(model_file)
     options_used = {k: (options or {})[k] for k in declared.model_params if k in (options or {})}
     provenance: dict[str, object] = {
@@ -84,7 +106,7 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
         **({"options": options_used} if options_used else {}),
         "model_file_sha256": file_sha256(model_file),
         "float_test_accuracy": float((preds == spec.y_test).mean()),
-        "dropped": captured.dropped, "max_drop": spec.max_drop, "min_accuracy": spec.min_accuracy,
+        "dropped": dropped, "max_drop": spec.max_drop, "min_accuracy": spec.min_accuracy,
     }
     if data_file is not None:
         provenance["data_file_sha256"] = file_sha256(data_file)
@@ -92,6 +114,12 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
     provenance["weights"] = weights
     if spec.seed_tutorial:
         provenance["seed_tutorial"] = True
+    if graph is not None:
+        from qmcu.quant.graph_quantize import quantize_graph
+
+        int_model = quantize_graph(graph, spec.calibration, name=spec.name, provenance=provenance, weights=weights)
+        int_model.provenance["int8_test_accuracy"] = _int8_accuracy(int_model, spec.x_test, spec.y_test)
+        return _save(int_model, spec, out, testset)
     int_model = quantize_sequential(captured.chain, spec.calibration, name=spec.name, provenance=provenance,
                                     weights=weights)
 
@@ -123,10 +151,23 @@ def quantize_file_step(model_file: Path, data_file: Path | None, out: Path, test
         from qmcu.codegen.seed_header import seed_layers
 
         seed_layers(int_model)  # refuse before writing: the tutorial's layer needs the tutorial's network
-    int_model.save(out)
-    # The test set as the image will hold it: the judge reads this snapshot, never the user's data again.
+    return _save(int_model, spec, out, testset)
+
+
+def _int8_accuracy(model: IntModel, x: np.ndarray, y: np.ndarray) -> float:
+    from qmcu.quant.reference import forward, predictions, quantize_rows
+
+    return float((predictions(model, forward(model, quantize_rows(model, x))) == y).mean())
+
+
+def _save(int_model: IntModel, spec: Any, out: Path, testset: Path) -> IntModel:
+    """Write the integer model, then the test set as the image will hold it (the judge reads this snapshot,
+    never the user's data again)."""
     import io
 
+    from qmcu import atomic
+
+    int_model.save(out)
     buf = io.BytesIO()
     extra = np.zeros((0, spec.x_test.shape[1]), np.float32) if spec.x_extra is None else spec.x_extra
     np.savez(buf, x_test=spec.x_test.astype(np.float32), y_test=spec.y_test.astype(np.int64),

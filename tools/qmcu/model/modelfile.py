@@ -50,6 +50,15 @@ class ModelSpec:
     reads: list[Path] = field(default_factory=list)  # the user's files the model file read (checkpoints, data)
     x_extra: np.ndarray | None = None  # unlabelled() inputs: run and judged bit-exact, not counted in accuracy
     seed_tutorial: bool = False
+    # The per-sample shape of multi-dimensional inputs ((C, L) or (C, H, W)); the rows above are those
+    # samples flattened in that (PyTorch, channels first) order. None: plain feature vectors.
+    input_shape: tuple[int, ...] | None = None
+
+
+def sample_shape(value: object) -> tuple[int, ...] | None:
+    """The per-sample shape of an N x C x L or N x C x H x W array (None for N x features)."""
+    shape = np.shape(value)
+    return tuple(int(s) for s in shape[1:]) if len(shape) in (3, 4) else None
 
 
 def _gate(value: object, what: str, path: Path) -> float | None:
@@ -130,7 +139,11 @@ def _load_py(path: Path, options: dict[str, Any]) -> ModelSpec:
     if x_extra is not None and x_extra.shape[1] != x_test.shape[1]:
         raise QmcuError(f"{path.name}: unlabelled() rows have {x_extra.shape[1]} features, test() rows {x_test.shape[1]}",
                         "return inputs of the model's width from both")
-    return ModelSpec(name=name, model=model, x_extra=x_extra, seed_tutorial=decl.seed_tutorial,
+    shape = sample_shape(test[0])
+    if sample_shape(calibration) != shape:
+        raise QmcuError(f"{path.name}: calibration() samples have shape {sample_shape(calibration) or np.shape(calibration)[1:]}"
+                        f", test() inputs {shape or np.shape(test[0])[1:]}", "return samples of the same shape from both")
+    return ModelSpec(name=name, model=model, x_extra=x_extra, seed_tutorial=decl.seed_tutorial, input_shape=shape,
                      calibration=_matrix(calibration, "calibration()", path), x_test=x_test,
                      y_test=_labels(test[1], len(x_test), path), max_drop=_gate(getattr(module, "max_drop", None),
                                                                                 "max_drop", path),

@@ -59,6 +59,7 @@ class Dense:
     weight_scales: list[float] | None = None  # per-channel only: one per output row
     multipliers: list[int] | None = None
     shifts: list[int] | None = None
+    inputs: list[str] | None = None  # graph models only: the tensor it reads (a layer's name or "input")
 
     @property
     def per_channel(self) -> bool:
@@ -72,12 +73,13 @@ class Dense:
 
 
 PER_ROW_FIELDS = ("weight_scales", "multipliers", "shifts")
+OPTIONAL_FIELDS = (*PER_ROW_FIELDS, "inputs")
 
 
-def layer_dict(lay: Dense | Lut) -> dict[str, Any]:
-    """The layer as written to JSON: per-row fields only when present (per-tensor files unchanged)."""
+def layer_dict(lay: Layer) -> dict[str, Any]:
+    """The layer as written to JSON: optional fields only when present (chain and per-tensor files unchanged)."""
     raw = asdict(lay)
-    return {k: v for k, v in raw.items() if not (k in PER_ROW_FIELDS and v is None)}
+    return {k: v for k, v in raw.items() if not (k in OPTIONAL_FIELDS and v is None)}
 
 
 @dataclass
@@ -92,9 +94,84 @@ class Lut:
     output_zero_point: int
     table: list[int]
     op: str = "lut"
+    inputs: list[str] | None = None  # graph models only
 
 
-Layer = Dense | Lut
+@dataclass
+class Conv:
+    """A 2-D convolution on NHWC int8 tensors (a 1-D one has a height of 1), per-channel weights.
+
+    Full (depth_multiplier 0): weights (Cout, KH, KW, Cin); depthwise (depth_multiplier M >= 1): weights
+    (KH, KW, Cin * M), output channel c * M + m reading input channel c. padding is (top, bottom, left,
+    right) in zeros of the real value (the input zero point). out[c] = clamp(requant(bias[c] + sum (x - zp)
+    * w, multipliers[c], shifts[c]) + output_zero_point, act_min, act_max).
+    """
+
+    name: str
+    inputs: list[str]
+    in_shape: list[int]    # H, W, C
+    out_shape: list[int]   # H, W, C
+    kernel: list[int]      # KH, KW
+    stride: list[int]
+    padding: list[int]
+    depth_multiplier: int
+    weights: list[int]
+    bias: list[int]
+    weight_scales: list[float]
+    multipliers: list[int]
+    shifts: list[int]
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+    act_min: int
+    act_max: int
+    activation: str = "none"
+    op: str = "conv"
+
+
+@dataclass
+class Pool:
+    """Max or average pooling (TFLite's int8 rules: same scale and zero point in and out; an average
+    rounds half away from zero); padding (max only) is (top, bottom, left, right), padded taps ignored."""
+
+    name: str
+    inputs: list[str]
+    in_shape: list[int]
+    out_shape: list[int]
+    kind: str              # "max" or "avg"
+    kernel: list[int]
+    stride: list[int]
+    padding: list[int]
+    scale: float
+    zero_point: int
+    op: str = "pool"
+
+
+@dataclass
+class Add:
+    """Residual add of two int8 tensors of any scales, TFLite's ADD scheme (see quant/conv_reference.py)."""
+
+    name: str
+    inputs: list[str]
+    shape: list[int]       # H, W, C
+    input_scales: list[float]
+    input_zero_points: list[int]
+    output_scale: float
+    output_zero_point: int
+    left_shift: int
+    input_multipliers: list[int]
+    input_shifts: list[int]
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+    activation: str = "none"
+    op: str = "add"
+
+
+Layer = Dense | Lut | Conv | Pool | Add
+GRAPH_LAYERS = (Conv, Pool, Add)
 
 
 @dataclass
@@ -105,9 +182,27 @@ class IntModel:
     input_zero_point: int
     layers: list[Layer]
     provenance: dict[str, Any] = field(default_factory=dict)
+    # Graph models only: the model's own per-sample input shape ((C, H, W) or (C, L)); the target's input
+    # is that tensor channels last (NHWC), see input_hwc.
+    input_shape: list[int] | None = None
+
+    @property
+    def is_graph(self) -> bool:
+        return self.input_shape is not None
+
+    @property
+    def input_hwc(self) -> tuple[int, int, int] | None:
+        if self.input_shape is None:
+            return None
+        s = self.input_shape
+        return (1, s[1], s[0]) if len(s) == 2 else (s[1], s[2], s[0])
 
     @property
     def output_size(self) -> int:
+        if self.is_graph:
+            from qmcu.quant.graph_checks import tensor_sizes
+
+            return tensor_sizes(self)[self.layers[-1].name]
         dense = [lay for lay in self.layers if isinstance(lay, Dense)]
         return dense[-1].out_features if dense else self.input_size
 
@@ -126,6 +221,7 @@ class IntModel:
     def to_json(self) -> str:
         doc = {"format": FORMAT, "name": self.name, "input_size": self.input_size,
                "input_scale": self.input_scale, "input_zero_point": self.input_zero_point,
+               **({"input_shape": self.input_shape} if self.input_shape is not None else {}),
                "provenance": self.provenance, "layers": [layer_dict(lay) for lay in self.layers]}
         return json.dumps(doc, indent=1) + "\n"
 
@@ -191,6 +287,11 @@ def validate(m: IntModel) -> None:
     """Reject a model the int8 runtime cannot execute exactly (every bound checked here, once)."""
     width = m.input_size
     _int_range(m.name, "input_zero_point", [m.input_zero_point], INT8_MIN, INT8_MAX)
+    if m.is_graph:
+        from qmcu.quant.graph_checks import validate_graph
+
+        validate_graph(m)
+        return
     for lay in m.layers:
         where = f"layer {lay.name}"
         if isinstance(lay, Dense):
@@ -226,6 +327,9 @@ def _layer(raw: dict[str, Any]) -> Layer:
         return Dense(**raw)
     if kind == "lut":
         return Lut(**raw)
+    for cls in GRAPH_LAYERS:
+        if kind == cls.op:
+            return cls(**raw)
     raise ValueError(f"unknown op {kind!r}")
 
 
@@ -245,7 +349,7 @@ def load(path: Path) -> IntModel:
     try:
         model = IntModel(name=doc["name"], input_size=doc["input_size"], input_scale=doc["input_scale"],
                          input_zero_point=doc["input_zero_point"], provenance=doc.get("provenance", {}),
-                         layers=[_layer(raw) for raw in doc["layers"]])
+                         layers=[_layer(raw) for raw in doc["layers"]], input_shape=doc.get("input_shape"))
     except (KeyError, TypeError, ValueError) as err:
         raise QmcuError(f"integer model {path} is malformed ({err})", "delete it and re-run quantization") from err
     validate(model)

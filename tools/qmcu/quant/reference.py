@@ -57,8 +57,13 @@ def forward_all(model: IntModel, inputs: np.ndarray) -> list[np.ndarray]:
         raise ValueError(f"inputs must be [N, {model.input_size}], got {x.shape}")
     if x.size and (x.min() < -128 or x.max() > 127):
         raise ValueError("inputs must be int8 values")
+    if model.is_graph:
+        from qmcu.quant.graph_reference import forward_all as forward_graph
+
+        return forward_graph(model, x)
     outs = []
     for layer in model.layers:
+        assert isinstance(layer, Dense | Lut)
         x = dense(x, layer) if isinstance(layer, Dense) else lut(x, layer)
         outs.append(x)
     return outs
@@ -71,8 +76,12 @@ def forward(model: IntModel, inputs: np.ndarray) -> np.ndarray:
 
 def quantize_rows(model: IntModel, floats: np.ndarray) -> np.ndarray:
     """The host-side input quantization (float32 division, lround, zero point, clamp) of every value."""
-    return np.array([[quantize_value(float(v), model.input_scale, model.input_zero_point) for v in row] for row in floats],
-                    dtype=np.int64).reshape(len(floats), -1)
+    q = np.array([[quantize_value(float(v), model.input_scale, model.input_zero_point) for v in row] for row in floats],
+                 dtype=np.int64).reshape(len(floats), -1)
+    if model.input_shape is not None:  # a graph model's rows are (C, H, W) or (C, L): the target reads NHWC
+        c = model.input_shape[0]
+        q = q.reshape(len(q), c, -1).transpose(0, 2, 1).reshape(len(q), -1)
+    return q
 
 
 def predictions(model: IntModel, outputs: np.ndarray) -> np.ndarray:
