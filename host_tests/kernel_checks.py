@@ -1,5 +1,6 @@
 """Shared by the fast-kernel tests (unit/, host_cpp/, target/): random layers and their inputs (mirrored by
-the generated C++), the generated kernel-check and bench programs, cross builds and instruction counts.
+the generated C++), the kernel-check and bench programs (generated layers around the fixed parts in programs/),
+cross builds and instruction counts.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from platform_apps import PROGRAMS
 from qmcu import boards
 from qmcu.boards import Board, Corner
-from qmcu.build import toolchain
-from qmcu.codegen import linker_script
+from qmcu.build import cross
 from qmcu.codegen.kernel_layout import PreparedDense, prepare_dense, render_prepared
-from qmcu.paths import RUNTIME_INCLUDE, TEXTBOOK_HEADER
+from qmcu.paths import TEXTBOOK_HEADER
 from qmcu.quant import intmodel, reference
 from qmcu.quant.intmodel import Dense
 from qmcu.run import insn_plugin
@@ -114,7 +114,7 @@ def with_input_zero_point(rng: random.Random, layer: Dense, zp: int) -> Dense:
 
 
 def layer_inputs(index: int, n_in: int, count: int) -> np.ndarray:
-    """The inputs the C++ test program generates for layer `index` (see INPUTS_CPP): vector k < 256 puts
+    """The inputs the C++ test program generates for layer `index` (see programs/kernel_inputs.hpp): vector k < 256 puts
     every int8 value at every position; then all -128, all 127, zeros, alternating extremes; then an LCG."""
     out = np.zeros((count, n_in), dtype=np.int64)
     state = (index * 2654435761 + 12345) & 0xFFFFFFFF
@@ -137,36 +137,15 @@ def layer_inputs(index: int, n_in: int, count: int) -> np.ndarray:
     return out
 
 
-INPUTS_CPP = r"""
-// The test inputs of layer `index` (mirrors layer_inputs() in kernel_checks.py).
-struct InputGen {
-    uint32_t state;
-    explicit InputGen(uint32_t index) : state(index * 2654435761u + 12345u) {}
-    void fill(uint32_t index, uint32_t k, int8_t* x, size_t n) {
-        for (size_t i = 0; i < n; ++i) {
-            int32_t v;
-            if (k < 256u) {
-                v = static_cast<int32_t>((k + 73u * i + 11u * index) & 255u) - 128;
-            } else if (k == 256u) {
-                v = -128;
-            } else if (k == 257u) {
-                v = 127;
-            } else if (k == 258u) {
-                v = 0;
-            } else if (k == 259u) {
-                v = i % 2 == 0 ? -128 : 127;
-            } else {
-                state = state * 1664525u + 1013904223u;
-                v = static_cast<int32_t>((state >> 24) & 255u) - 128;
-            }
-            x[i] = static_cast<int8_t>(v);
-        }
-    }
-};
-"""
 
 
 # --- generated C++ programs --------------------------------------------------------------------------
+
+def _include(name: str) -> str:
+    """A generated source's line that pulls in a fixed part from host_tests/programs/ (by its full path: the
+    host and target compiles of these sources search no test folder)."""
+    return f'#include "{PROGRAMS / name}"'
+
 
 def _layer_namespace(i: int, prep: PreparedDense) -> str:
     return f"namespace l{i} {{\n{render_prepared('k', prep)}}}  // namespace l{i}\n"
@@ -179,63 +158,12 @@ def kernel_check_source(preps: list[PreparedDense], count: int, target: bool, pr
     prelude: code placed before the program, first: statements run before the layers."""
     parts = ["#include <qmcu/qdense_fast.hpp>", "#include <stddef.h>", "#include <stdint.h>", prelude]
     parts += ['#include "platform.hpp"'] if target else ["#include <stdio.h>"]
-    parts += [INPUTS_CPP, "namespace {"]
+    parts.append("namespace {")
     if target:
         parts.append("void emit(const char* s, size_t n) { qmcu::platform::console_write(s, n); }")
     else:
         parts.append("void emit(const char* s, size_t n) { fwrite(s, 1, n, stdout); }")
-    parts.append(r"""
-void emitText(const char* s) { size_t n = 0; while (s[n] != '\0') { ++n; } emit(s, n); }
-[[maybe_unused]] void emitUint(uint32_t v) {
-    char digits[10];
-    int d = 0;
-    do { digits[d++] = static_cast<char>('0' + v % 10u); v /= 10u; } while (v != 0u);
-    char out[10];
-    for (int k = 0; k < d; ++k) { out[k] = digits[d - 1 - k]; }
-    emit(out, static_cast<size_t>(d));
-}
-void emitLine(uint32_t layer, uint32_t k, const int8_t* out, size_t n) {
-    static const char kHex[] = "0123456789abcdef";
-    char line[24 + 2 * 256];
-    size_t p = 0;
-    line[p++] = 'L';
-    uint32_t v = layer;
-    char digits[10];
-    int d = 0;
-    do { digits[d++] = static_cast<char>('0' + v % 10u); v /= 10u; } while (v != 0u);
-    while (d > 0) { line[p++] = digits[--d]; }
-    line[p++] = ' ';
-    v = k;
-    do { digits[d++] = static_cast<char>('0' + v % 10u); v /= 10u; } while (v != 0u);
-    while (d > 0) { line[p++] = digits[--d]; }
-    line[p++] = ' ';
-    for (size_t i = 0; i < n; ++i) {
-        const uint8_t b = static_cast<uint8_t>(out[i]);
-        line[p++] = kHex[b >> 4];
-        line[p++] = kHex[b & 15u];
-    }
-    line[p++] = '\n';
-    emit(line, p);
-}
-// noinline + noipa: the kernel runs on run-time weights, biases and requantizer, as in an application.
-template <size_t NIn, size_t NOut>
-__attribute__((noinline, noipa)) void runLayer(uint32_t index, const qmcu::QDenseFast<NIn, NOut>& kernel, uint32_t count) {
-    InputGen gen(index);
-    // Input and output at every alignment: the DSP path reads input words and stores output words unaligned.
-    alignas(4) int8_t in_buf[NIn + 4];
-    alignas(4) int8_t out_buf[NOut + 8];
-    int8_t* in = in_buf + index % 4u;
-    int8_t* out = out_buf + (index / 4u) % 4u;
-    for (uint32_t k = 0; k < count; ++k) {
-        gen.fill(index, k, in, NIn);
-        out[NOut] = 0x5a;
-        kernel.forward(in, out);
-        if (out[NOut] != 0x5a) { emitText("OVERRUN\n"); }
-        emitLine(index, k, out, NOut);
-    }
-}
-}  // namespace
-""")
+    parts += ["}  // namespace", _include("kernel_emit.hpp")]
     parts += [_layer_namespace(i, p) for i, p in enumerate(preps)]
     parts.append("namespace {")
     for i, p in enumerate(preps):
@@ -280,91 +208,20 @@ def assert_bit_exact(got: dict[int, np.ndarray], layers: list[Dense], count: int
     return checked
 
 
-REQUANT_CHECK_CPP = r"""
-#include <qmcu/qdense_fast.hpp>
-// RightShiftRequant::apply == Requantizer::apply for every shift it covers ([-23, -1]), multipliers at the edges,
-// powers of two (exact ties) and random, accumulators at the edges, near powers of two and random.
-namespace {
-uint32_t g_state = 0x12345678u;
-uint32_t next() { g_state = g_state * 1664525u + 1013904223u; return g_state ^ (g_state >> 15); }
-}  // namespace
-// returns the number of mismatches; *checked counts the comparisons
-__attribute__((noinline)) uint32_t checkRequant(uint32_t random_accs, uint32_t* checked) {
-    int32_t mults[40 + 16];
-    int nm = 0;
-    const int32_t fixed[] = {0, 1, 2, 3, 0x40000000, 0x40000001, 0x7FFFFFFF, 0x7FFFFFFE, 0x60000000, 0x55555555};
-    for (int32_t m : fixed) { mults[nm++] = m; }
-    for (int k = 0; k < 31; k += 2) { mults[nm++] = static_cast<int32_t>(1u << k); }
-    while (nm < static_cast<int>(sizeof mults / sizeof mults[0])) { mults[nm++] = static_cast<int32_t>(next() >> 1); }
-    int32_t edges[8 + 31 * 6];
-    int ne = 0;
-    const int32_t fixed_accs[] = {qmcu::kInt32Min, qmcu::kInt32Min + 1, -1, 0, 1, qmcu::kInt32Max, qmcu::kInt32Max - 1, -2};
-    for (int32_t a : fixed_accs) { edges[ne++] = a; }
-    for (int k = 0; k < 31; ++k) {
-        const int32_t p = static_cast<int32_t>(1u << k);
-        edges[ne++] = p; edges[ne++] = p - 1; edges[ne++] = p + 1;
-        edges[ne++] = -p; edges[ne++] = -p - 1; edges[ne++] = 1 - p;
-    }
-    uint32_t bad = 0;
-    uint32_t n = 0;
-    // covers() is exactly [-23, -1]
-    for (int32_t shift = -31; shift <= 30; ++shift) {
-        const qmcu::Requantizer rq{1 << 30, shift, 0, -128, 127};
-        bad += qmcu::RightShiftRequant::covers(rq) != (shift >= -23 && shift <= -1) ? 1u : 0u;
-    }
-    for (int32_t shift = qmcu::RightShiftRequant::kMinShift; shift <= -1; ++shift) {
-        for (int mi = 0; mi < nm; ++mi) {
-            const qmcu::Requantizer rq{mults[mi], shift, static_cast<int32_t>(next() % 256u) - 128, -128, 127};
-            const qmcu::RightShiftRequant fast = qmcu::RightShiftRequant::from(rq);
-            const qmcu::Requantizer wide{rq.multiplier, rq.shift, 0, qmcu::kInt32Min, qmcu::kInt32Max};
-            const qmcu::RightShiftRequant fast_wide = qmcu::RightShiftRequant::from(wide);
-            for (uint32_t j = 0; j < static_cast<uint32_t>(ne) + random_accs; ++j) {
-                int32_t acc;
-                if (j < static_cast<uint32_t>(ne)) {
-                    acc = edges[j];
-                } else if (j % 2 == 0) {
-                    acc = static_cast<int32_t>(next());
-                } else {
-                    acc = static_cast<int32_t>(next()) >> (next() % 31u);  // small magnitudes: many ties
-                }
-                bad += fast.apply(acc) != rq.apply(acc) ? 1u : 0u;
-                bad += fast_wide.scale(acc) != wide.apply(acc) ? 1u : 0u;  // the unclamped scaled value
-                n += 2;
-            }
-        }
-    }
-    *checked = n;
-    return bad;
-}
-"""
+# RightShiftRequant against Requantizer::apply: checkRequant(random_accs, &checked) returns the mismatches.
+REQUANT_CHECK_CPP = _include("requant_check.hpp")
 
 
 # --- cross builds ------------------------------------------------------------------------------------
 
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"command failed: {' '.join(cmd)}\n{proc.stderr[-4000:]}"
-
-
 def build_target(board: Board, source: str, out: Path, defines: dict[str, str] | None = None,
                  opt: str = "-O2") -> Path:
-    """Compile one application source for a board (corner std0-float0) with the project's flags and link it."""
+    """Compile one application source (C++ text, written to out/app.cpp) for a board (corner std0-float0) with the
+    project's flags and link it: cross.cross_build."""
     out.mkdir(parents=True, exist_ok=True)
-    flags = toolchain.target_flags(board, CORNER0, opt)
-    platform = toolchain.PLATFORM_DIR
     src = out / "app.cpp"
     src.write_text(source)
-    objs = []
-    for s in [src, *toolchain.platform_sources(board, CORNER0)]:
-        obj = out / f"{s.stem}.o"
-        _run(["arm-none-eabi-g++", *flags.cxxflags, *flags.define_flags(),
-              *[f"-D{k}={v}" for k, v in (defines or {}).items()], f"-I{platform}", f"-I{RUNTIME_INCLUDE}",
-              "-c", str(s), "-o", str(obj)])
-        objs.append(obj)
-    script = linker_script.write_linker_script(board, out / "link.ld")
-    elf = out / "app.elf"
-    _run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", "-o", str(elf), *map(str, objs), *flags.lib_flags()])
-    return elf
+    return cross.cross_build(board, CORNER0, [src], out / "app.elf", defines=defines, opt=opt)
 
 
 def _require_cross() -> None:
@@ -401,92 +258,6 @@ def xor_model() -> intmodel.IntModel:
     return intmodel.load(TEXTBOOK_HEADER.with_name("intmodel.json"))
 
 
-BENCH_CPP = r"""
-#include <qmcu/qdense_fast.hpp>
-#include "platform.hpp"
-%(layers)s
-namespace {
-void put(const char* s) { size_t n = 0; while (s[n] != '\0') { ++n; } qmcu::platform::console_write(s, n); }
-void putLine(const char* tag, uint32_t k, const int8_t* v, size_t n) {
-    static const char kHex[] = "0123456789abcdef";
-    char line[160];
-    size_t p = 0;
-    for (; tag[p] != '\0'; ++p) { line[p] = tag[p]; }
-    line[p++] = ' ';
-    line[p++] = static_cast<char>('0' + k / 10u);
-    line[p++] = static_cast<char>('0' + k %% 10u);
-    line[p++] = ' ';
-    for (size_t i = 0; i < n; ++i) {
-        line[p++] = kHex[static_cast<uint8_t>(v[i]) >> 4];
-        line[p++] = kHex[static_cast<uint8_t>(v[i]) & 15u];
-    }
-    line[p++] = '\n';
-    qmcu::platform::console_write(line, p);
-}
-struct Mlp {
-    qmcu::QDenseFast<64, 32> fc1;
-    qmcu::QDenseFast<32, 10> fc2;
-};
-struct XorNet {
-    qmcu::QDenseFast<2, 4> fc1;
-    qmcu::QDenseFast<4, 1> fc2;
-    const int8_t* sigmoid_lut;
-};
-}  // namespace
-// Filled at start-up (not constexpr), as the application does: the weights stay data in flash.
-namespace fwd {
-Mlp g_mlp;
-XorNet g_xor;
-int8_t g_hidden[32];
-int8_t g_xor_hidden[4];
-int8_t g_xor_logit[1];
-}  // namespace fwd
-using namespace fwd;
-
-extern "C" __attribute__((noinline, noipa)) void mlp_infer(const int8_t* in, int8_t* out) {
-    g_mlp.fc1.forward(in, g_hidden);
-    g_mlp.fc2.forward(g_hidden, out);
-}
-
-// The XOR application's qmcu_infer with the fast kernels.
-extern "C" __attribute__((noinline, noipa)) void xor_infer(const int8_t* in, int8_t* out) {
-    g_xor.fc1.forward(in, g_xor_hidden);
-    g_xor.fc2.forward(g_xor_hidden, g_xor_logit);
-    out[0] = g_xor.sigmoid_lut[static_cast<int32_t>(g_xor_logit[0]) + 128];
-}
-
-extern "C" int app_main() {
-    g_mlp = Mlp{{mlp1::kWeights, mlp1::kFoldedBiases, mlp1::kRequantizer},
-                {mlp2::kWeights, mlp2::kFoldedBiases, mlp2::kRequantizer}};
-    g_xor = XorNet{{xor1::kWeights, xor1::kFoldedBiases, xor1::kRequantizer},
-                   {xor2::kWeights, xor2::kFoldedBiases, xor2::kRequantizer}, xorlut::kTable};
-    put("variant "); put(qmcu::kDenseFastVariant); put("\n");
-    uint32_t state = 99u;
-    for (uint32_t k = 0; k < %(mlp_runs)du; ++k) {
-        int8_t in[64];
-        int8_t out[10];
-        for (int i = 0; i < 64; ++i) {
-            state = state * 1664525u + 1013904223u;
-            in[i] = static_cast<int8_t>(static_cast<int32_t>(state >> 24) - 128);
-        }
-        mlp_infer(in, out);
-        putLine("M", k, in, 64);
-        putLine("m", k, out, 10);
-    }
-    for (uint32_t k = 0; k < %(xor_runs)du; ++k) {
-        int8_t in[2];
-        int8_t out[1];
-        state = state * 1664525u + 1013904223u;
-        in[0] = static_cast<int8_t>(k < 4u ? ((k & 1u) ? 127 : -128) : static_cast<int32_t>(state >> 24) - 128);
-        in[1] = static_cast<int8_t>(k < 4u ? ((k & 2u) ? 127 : -128) : static_cast<int32_t>((state >> 16) & 255u) - 128);
-        xor_infer(in, out);
-        putLine("X", k, in, 2);
-        putLine("x", k, out, 1);
-    }
-    put("done\n");
-    return 0;
-}
-"""
 
 MLP_RUNS = 12
 XOR_RUNS = 12
@@ -500,7 +271,9 @@ def bench_source() -> tuple[str, list[Dense], intmodel.IntModel]:
               for ns, layer in (("mlp1", mlp[0]), ("mlp2", mlp[1]), ("xor1", fc1), ("xor2", fc2))]
     table = ", ".join(str(v) for v in lut.table)
     blocks.append(f"namespace xorlut {{\nconstexpr int8_t kTable[256] = {{{table}}};\n}}")
-    return BENCH_CPP % {"layers": "\n".join(blocks), "mlp_runs": MLP_RUNS, "xor_runs": XOR_RUNS}, mlp, xor
+    head = ["#include <qmcu/qdense_fast.hpp>", '#include "platform.hpp"', *blocks,
+            f"#define MLP_RUNS {MLP_RUNS}u", f"#define XOR_RUNS {XOR_RUNS}u", _include("kernel_bench.hpp")]
+    return "\n".join(head) + "\n", mlp, xor
 
 
 def check_bench_output(text: str, mlp: list[Dense], xor: intmodel.IntModel, where: str) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from hardware_cases import ADAPTER, HARDWARE, NUCLEO, QEMU, ST_VID, _fake_tool, _params, _port
+from platform_apps import PROGRAMS
 from qmcu.boards import Board, Corner
-from qmcu.build import elfcheck, toolchain
-from qmcu.codegen import board_config, linker_script
+from qmcu.build import cross, elfcheck, toolchain
 from qmcu.errors import QmcuError
 from qmcu.paths import PACKAGE_DIR
 from qmcu.run import flash
@@ -34,29 +34,6 @@ CROSS = ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "arm-no
 
 
 # --- real images: link, fit, refuse ----------------------------------------------------------------
-
-MINIMAL_APP = r"""
-#include "platform.hpp"
-namespace {
-const char kHello[] = "qmcu hardware image\n";
-int g_data = 7;
-int g_bss;
-}  // namespace
-extern "C" __attribute__((noinline)) int integer_kernel(int a) { return a * 3 + 1; }
-extern "C" int app_main() {
-    const uint32_t t0 = qmcu::platform::counter_read();
-    qmcu::platform::console_write(kHello, sizeof(kHello) - 1);
-    const int k = integer_kernel(g_data + g_bss);
-    const uint32_t t1 = qmcu::platform::counter_read();
-    return (k == 22 && t1 - t0 < 0x80000000u) ? 0 : 1;
-}
-"""
-
-BIG_C = r"""
-__attribute__((used)) const unsigned char kBig[BIG_SIZE] = {1, 2, 3};
-void _start(void) { for (;;) { } }
-"""
-
 
 def _need(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
@@ -77,25 +54,9 @@ class Image:
 
 
 def _build(root: Path, board: Board, corner: Corner) -> Image:
-    out = root / f"{board.id}-{corner.name}"
-    out.mkdir(parents=True)
     flags = toolchain.target_flags(board, corner)
     assert flags.defines.get("QMCU_CONSOLE_UART") == "1" and flags.defines.get("QMCU_EXIT_HALT") == "1"
-    includes = [f"-I{toolchain.PLATFORM_DIR}"]
-    if "QMCU_BOARD_INIT" in flags.defines:
-        board_config.write_board_config(board, out / "board_config.hpp")
-        includes.append(f"-I{out}")
-    src = out / "app.cpp"
-    src.write_text(MINIMAL_APP)
-    objs = []
-    for s in [src, *toolchain.platform_sources(board, corner)]:
-        obj = out / f"{s.stem}.o"
-        _run(["arm-none-eabi-g++", *flags.cxxflags, *flags.define_flags(), *includes, "-c", str(s), "-o", str(obj)])
-        objs.append(str(obj))
-    script = linker_script.write_linker_script(board, out / "link.ld")
-    elf = out / "app.elf"
-    _run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", toolchain.link_map_flag(elf), "-o", str(elf), *objs,
-          *flags.lib_flags()])
+    elf = cross.cross_build(board, corner, [PROGRAMS / "hardware_minimal.cpp"], root / f"{board.id}-{corner.name}" / "app.elf")
     return Image(board, corner, elf)
 
 
@@ -149,11 +110,10 @@ def test_dry_run_flash_prints_the_exact_commands(images: dict[tuple[str, Corner]
 
 def _big_elf(root: Path, size: int) -> Path:
     _need("arm-none-eabi-gcc", "arm-none-eabi-size")
-    src = root / "big.c"
-    src.write_text(BIG_C)
     elf = root / "big.elf"
+    # A bare ELF, not a board image: only its flash size matters to the refusal.
     _run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostdlib", "-O1", f"-DBIG_SIZE={size}",
-          "-Wl,--entry=_start", "-Wl,-Ttext=0x08000000", str(src), "-o", str(elf)])
+          "-Wl,--entry=_start", "-Wl,-Ttext=0x08000000", str(PROGRAMS / "big_flash.c"), "-o", str(elf)])
     return elf
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_apps import PROGRAMS
 from qmcu.boards import Corner
 from qmcu.build import elfcheck
 from qmcu.errors import QmcuError
@@ -23,22 +24,6 @@ from qmcu.errors import QmcuError
 TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-nm", "arm-none-eabi-objdump", "arm-none-eabi-size", "arm-none-eabi-readelf")
 FPU_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16"]
 Build = Callable[[str, "str | None"], Path]  # (float ABI, planted asm or None) -> ELF
-
-PROGRAM = r"""
-int g_table[1000] = {1, 2, 3};   /* 4000 bytes of .data: RAM, and its initial image in flash */
-int g_zero[64];                  /* 256 bytes of .bss: RAM only */
-__attribute__((noinline)) int integer_work(int a) { return a * 3 + 1; }
-__attribute__((noinline)) int vfp_planted(int a) {
-#ifdef PLANT
-    __asm__ volatile(PLANT ::: "s0", "cc", "memory");  /* s0 is caller-saved: no compiler vpush */
-#endif
-    return a + 1;
-}
-void _start(void) {
-    g_zero[1] = vfp_planted(integer_work(g_table[2]));
-    for (;;) {}
-}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +38,11 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
         counter[0] += 1
         out = root / f"{counter[0]:02d}"
         out.mkdir()
-        src = out / "app.c"
-        src.write_text(PROGRAM)
         elf = out / "app.elf"
         define = [f'-DPLANT="{plant}"'] if plant else []
+        # A bare ELF on purpose (no platform, no board script, a softfp ABI no corner uses): not cross_build's.
         cmd = ["arm-none-eabi-gcc", "-O2", *FPU_FLAGS, f"-mfloat-abi={float_abi}", *define, "-nostdlib",
-               f"-Wl,-Map={elf}.map", "-o", str(elf), str(src)]
+               f"-Wl,-Map={elf}.map", "-o", str(elf), str(PROGRAMS / "vfp_plant.c")]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
         return elf

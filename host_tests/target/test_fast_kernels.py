@@ -46,7 +46,7 @@ from kernel_checks import (
     qemu_layers,
 )
 from qmcu.boards import Board
-from qmcu.build import toolchain
+from qmcu.build import cross
 from qmcu.codegen.kernel_layout import prepare_dense
 from qmcu.paths import RUNTIME_INCLUDE
 from qmcu.run import insn_plugin
@@ -79,11 +79,10 @@ def test_headers_build_at_every_corner(tmp_path: Path) -> None:
             seen.add((board.cpu, board.dsp, board.fpu))
             all_corners = board in (DSP_BOARDS[:1] + SCALAR_BOARDS[:1])
             for corner in board.corners if all_corners else board.corners[:1]:
-                flags = toolchain.target_flags(board, corner)
+                compiler = cross.target_compiler(board, corner)
                 variants = [""] + (["-DQMCU_DENSE_FORCE_SCALAR=1", "-O0", "-Os"] if board.dsp and all_corners else [])
-                for variant in variants:
-                    cmd = ["arm-none-eabi-g++", *flags.cxxflags, *flags.define_flags(), f"-I{RUNTIME_INCLUDE}",
-                           *([variant] if variant else []), "-c", str(src), "-o", os.devnull]
+                for variant in variants:  # after the board's flags: a later -O wins
+                    cmd = [*compiler.compile_argv(src, os.devnull), *([variant] if variant else [])]
                     jobs.append((f"{board.id} {corner.name} {variant or 'default'}", cmd))
 
     def run(job: tuple[str, list[str]]) -> str | None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from platform_apps import PROGRAMS
 from qmcu import boards
 from qmcu.boards import Board, Corner, Counter
-from qmcu.build import toolchain
-from qmcu.codegen import board_config, linker_script
+from qmcu.build import cross
 from qmcu.run.board import STATUS_STACK_OVERFLOW
 from qmcu.run.qemu import qemu_argv, run_qemu
 from qmcu.run.qemu_uart import run_qemu_uart
@@ -35,45 +35,6 @@ def _need(*tools: str) -> None:
 
 # --- the firmware, under QEMU ----------------------------------------------------------------------------
 
-APP = r"""
-#include "app_records.hpp"
-namespace {
-struct Sink { static void write(const char* p, size_t n) { qmcu::platform::console_write(p, n); } };
-}  // namespace
-extern "C" uint32_t __qmcu_stack_limit[];
-extern "C" __attribute__((noinline)) void qmcu_infer(const int8_t* in, int8_t* out) {
-    out[0] = static_cast<int8_t>(in[0] ^ in[1]);
-}
-namespace {
-uintptr_t stack_pointer() { uintptr_t sp; __asm__ volatile("mov %0, sp" : "=r"(sp)); return sp; }
-}  // namespace
-// Recurses into the guard below the stack and comes back (as test_platform.py's overflow app).
-extern "C" __attribute__((noinline)) uint32_t dive(uint32_t depth) {
-    volatile uint32_t pad[4] = {depth, depth, depth, depth};
-    if (stack_pointer() + 32u > reinterpret_cast<uintptr_t>(__qmcu_stack_limit)) {
-        return dive(depth + 1u) + pad[0];
-    }
-    return pad[1];
-}
-extern "C" int app_main() {
-    qmcu::records::RecordWriter<Sink> w;
-    qmcu::app::writeBegin(w, "fw", "xor", 3, 1);
-    for (size_t i = 0; i < 3; ++i) {
-        const int8_t in[2] = {static_cast<int8_t>(i), 1};
-        int8_t out[1];
-        qmcu::app::inferAndRecord(w, i, in, 2, out, 1, qmcu_infer);
-    }
-#if OVERFLOW
-    const int status = dive(0) == 0xFFFFFFFFu ? 1 : 0;
-#else
-    const int status = 0;
-#endif
-    qmcu::app::writeEnd(w, status, 3);
-    return status;
-}
-"""
-
-
 CORNER0 = Corner(0, 0)
 
 
@@ -81,23 +42,8 @@ def _build(root: Path, board: Board, console: str | None, corner: Corner = CORNE
            name: str = "app") -> Path:
     _need(*CROSS)
     out = root / f"{name}-{board.id}-{console}-{corner.name}-{overflow}"
-    out.mkdir(parents=True)
-    flags = toolchain.target_flags(board, corner, console=console)
-    if board_config.needs_board_config(board, console):
-        board_config.write_board_config(board, out / "board_config.hpp", console)
-    (out / "app.cpp").write_text(APP)
-    objs = []
-    for src in [out / "app.cpp", *toolchain.platform_sources(board, corner, console)]:
-        obj = out / f"{src.stem}.o"
-        subprocess.run(["arm-none-eabi-g++", *flags.cxxflags, *flags.define_flags(), f"-DOVERFLOW={overflow}",
-                        f"-I{toolchain.PLATFORM_DIR}", f"-I{toolchain.PLATFORM_DIR.parent / 'app'}", f"-I{out}",
-                        "-c", str(src), "-o", str(obj)], check=True, capture_output=True, text=True)
-        objs.append(str(obj))
-    script = linker_script.write_linker_script(board, out / "link.ld")
-    elf = out / "app.elf"
-    subprocess.run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", "-o", str(elf), *objs, *flags.lib_flags()],
-                   check=True, capture_output=True, text=True)
-    return elf
+    return cross.cross_build(board, corner, [PROGRAMS / "board_records.cpp"], out / "app.elf",
+                             defines={"OVERFLOW": str(overflow)}, include_dirs=[PROGRAMS], console=console)
 
 
 @pytest.mark.parametrize("board", [pytest.param(b, id=b.id) for b in HARDWARE])

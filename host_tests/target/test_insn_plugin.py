@@ -1,8 +1,8 @@
 """The QEMU instruction-window plugin on a real bare-metal Cortex-M3 program under qemu-system-arm.
 
-The test program is built here: a vector table, a reset handler that calls qmcu_infer(n) (a C loop)
-and asm_probe(n) (a hand-written loop of exactly 2 + 3n instructions) for n = 1, 2, 3, then leaves
-QEMU through semihosting SYS_EXIT_EXTENDED with exit code 7.
+The test program (programs/insn_probe.c) is built here: a vector table, a reset handler that calls
+qmcu_infer(n) (a C loop) and asm_probe(n) (a hand-written loop of exactly 2 + 3n instructions) for n = 1, 2, 3,
+then leaves QEMU through semihosting SYS_EXIT_EXTENDED with exit code 7.
 """
 
 from __future__ import annotations
@@ -14,82 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from platform_apps import PROGRAMS
 from qmcu.run.insn_plugin import PluginError, build_plugin, call_window_args, plugin_argv, read_counts
 
 EXIT_CODE = 7
 QEMU_TIMEOUT_S = 60
-
-APP_C = r"""
-#include <stdint.h>
-
-extern uint32_t __stack_top;
-void reset_handler(void);
-
-static void hang(void) { for (;;) { } }
-
-__attribute__((section(".vectors"), used)) void (*const vectors[16])(void) = {
-    (void (*)(void))&__stack_top, reset_handler, hang, hang, hang, hang, hang, 0,
-    0, 0, 0, hang, hang, 0, hang, hang,
-};
-
-volatile int sink;
-
-/* noipa keeps GCC from specialising a constant-n clone of each call. */
-__attribute__((noinline, noipa)) int qmcu_infer(int n) {
-    for (int i = 0; i < n; i++) {
-        sink += i;
-    }
-    return sink;
-}
-
-/* Exactly 2 + 3n instructions for n >= 1: movs, n x (adds, cmp, bne), bx. */
-int asm_probe(int n);
-__asm__(".syntax unified\n.thumb\n.text\n.global asm_probe\n.type asm_probe, %function\n.thumb_func\n"
-        "asm_probe:\n"
-        "    movs r1, #0\n"
-        "1:  adds r1, r1, #1\n"
-        "    cmp r1, r0\n"
-        "    bne 1b\n"
-        "    bx lr\n"
-        ".size asm_probe, .-asm_probe\n");
-
-/* SYS_EXIT_EXTENDED (0x20): r1 points at {ADP_Stopped_ApplicationExit, exit code}. On A32/T32 the
-   plain SYS_EXIT (0x18) takes the reason itself in r1 and cannot pass an exit code. */
-static void semihost_exit(uint32_t code) {
-    static volatile uint32_t block[2];
-    block[0] = 0x20026u;
-    block[1] = code;
-    register uint32_t r0 __asm__("r0") = 0x20u;
-    register volatile uint32_t *r1 __asm__("r1") = block;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    hang();
-}
-
-void reset_handler(void) {
-    qmcu_infer(1);
-    qmcu_infer(2);
-    qmcu_infer(3);
-    asm_probe(1);
-    asm_probe(2);
-    asm_probe(3);
-    semihost_exit(EXIT_CODE);
-}
-"""
-
-# mps2-an385: code at 0x00000000, SRAM at 0x20000000. Only .bss is used, so nothing needs copying.
-LINK_LD = """
-MEMORY {
-    FLASH (rx)  : ORIGIN = 0x00000000, LENGTH = 256K
-    RAM   (rwx) : ORIGIN = 0x20000000, LENGTH = 64K
-}
-ENTRY(reset_handler)
-SECTIONS {
-    .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) } > FLASH
-    .bss (NOLOAD) : { *(.bss*) *(COMMON) } > RAM
-    /DISCARD/ : { *(.data*) *(.ARM.exidx*) *(.comment) }
-    __stack_top = ORIGIN(RAM) + LENGTH(RAM);
-}
-"""
 
 
 def _require_arm_tools() -> None:
@@ -101,13 +30,11 @@ def _require_arm_tools() -> None:
 @pytest.fixture(scope="module")
 def app_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _require_arm_tools()
-    work = tmp_path_factory.mktemp("insn_app")
-    (work / "app.c").write_text(APP_C)
-    (work / "link.ld").write_text(LINK_LD)
-    elf = work / "app.elf"
+    elf = tmp_path_factory.mktemp("insn_app") / "app.elf"
+    # A bare program on purpose (its own vectors and exit): the plugin is checked apart from the qmcu platform.
     cmd = ["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-O2", "-ffreestanding", "-nostdlib",
-           "-Wall", "-Wextra", "-Werror", f"-DEXIT_CODE={EXIT_CODE}", "-T", str(work / "link.ld"),
-           str(work / "app.c"), "-o", str(elf)]
+           "-Wall", "-Wextra", "-Werror", f"-DEXIT_CODE={EXIT_CODE}", "-T", str(PROGRAMS / "insn_probe.ld"),
+           str(PROGRAMS / "insn_probe.c"), "-o", str(elf)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"compile failed: {' '.join(cmd)}\n{proc.stderr}"
     return elf

@@ -8,22 +8,21 @@ exactly the records its semihosting build prints. No board is named here: boards
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from platform_apps import PROGRAMS
 from qmcu import boards
 from qmcu.boards import Board, Clock, ClockStep, Corner
-from qmcu.build import toolchain
-from qmcu.codegen import board_config, linker_script
+from qmcu.build import cross
+from qmcu.codegen import board_config
 from qmcu.errors import QmcuError
 from qmcu.run.qemu import run_qemu
 from qmcu.run.qemu_uart import run_qemu_uart
@@ -37,131 +36,40 @@ TIMEOUT_S = 20.0
 CORNER = Corner(0, 0)
 RECORDS = 200  # about 9 KB of records: enough to fill any UART FIFO and socket buffer many times over
 
-RECORDS_APP = r"""
-#include "platform.hpp"
-#include "records.hpp"
-namespace {
-struct ConsoleSink {
-    static void write(const char* p, size_t n) { qmcu::platform::console_write(p, n); }
-};
-}  // namespace
-extern "C" int app_main() {
-    qmcu::records::RecordWriter<ConsoleSink> w;
-    w.text("uart test app");
-    w.begin("BEGIN");
-    w.field("proto", 1); w.field("model", "uarttest"); w.field("mode", "xor"); w.field("count", static_cast<int32_t>(RECORDS));
-    w.field("outputs", 1); w.field("unit", "none");
-    w.end();
-    for (int32_t i = 0; i < RECORDS; ++i) {
-        const int8_t in[2] = {static_cast<int8_t>(i - 100), static_cast<int8_t>(100 - i)};
-        const int8_t out[1] = {static_cast<int8_t>((i * 37) % 256 - 128)};
-        w.begin("R"); w.field("i", i); w.field_list("in", in, 2); w.field_list("out", out, 1); w.field("n", i * 3);
-        w.end();
-    }
-    w.begin("SUM"); w.field("correct", 3); w.field("total", 4); w.end();
-    w.begin("END"); w.field("status", static_cast<int32_t>(APP_STATUS)); w.field("records", static_cast<int32_t>(RECORDS));
-    w.field("stack", static_cast<int32_t>(qmcu::platform::stack_used())); w.end();
-    return APP_STATUS;
-}
-"""
-
-SILENT_APP = r"""
-#include "platform.hpp"
-extern "C" int app_main() { for (;;) { __asm__ volatile("" ::: "memory"); } }
-"""
-
-HANG_APP = r"""
-#include "platform.hpp"
-extern "C" int app_main() {
-    qmcu::platform::console_write("hanging\n", 8);
-    for (;;) { __asm__ volatile("" ::: "memory"); }
-}
-"""
-
-CLOCK_APP = r"""
-#include "platform.hpp"
-extern "C" int app_main() {
-    const volatile uint32_t* word = reinterpret_cast<const volatile uint32_t*>(WORD);
-    const bool ran = word[0] == 1u && word[1] == 2u;
-    qmcu::platform::console_write(ran ? "clock steps ran\n" : "clock steps missing\n", ran ? 16 : 20);
-    return ran ? 0 : 1;
-}
-"""
-
-FAULT_APP = r"""
-#include "platform.hpp"
-extern "C" int app_main() {
-    qmcu::platform::console_write("about to fault\n", 15);
-    __builtin_trap();
-}
-"""
-
-
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"command failed: {' '.join(cmd)}\n{proc.stderr}"
-
-
 class Builder:
-    """Cross builds for one console, exactly as the build must do them: toolchain flags and sources for that
-    console, and board_config.hpp generated into a directory on the include path. Platform objects and whole
-    images are built once per distinct input."""
+    """Builds host_tests/programs/ for one console with cross.cross_build, as the build does (that console's
+    flags and platform files, board_config.hpp when the board needs it). Platform objects and whole images are
+    built once per distinct input."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._count = 0
         self._lock = threading.Lock()
-        self._done: dict[str, Path] = {}
+        self._done: dict[str, Any] = {}
 
     def _dir(self, name: str) -> Path:
         with self._lock:
             self._count += 1
-            out = self.root / f"{self._count:03d}-{name}"
-        out.mkdir(parents=True)
-        return out
+            return self.root / f"{self._count:03d}-{name}"
 
-    def _compile(self, flags: toolchain.Flags, src: Path, out: Path, extra: list[str]) -> str:
-        obj = out / f"{src.stem}.o"
-        _run(["arm-none-eabi-g++", *flags.cxxflags, *flags.define_flags(), *extra, f"-I{toolchain.PLATFORM_DIR}",
-              f"-I{out}", "-c", str(src), "-o", str(obj)])
-        return str(obj)
-
-    def _once(self, key: str, make: Callable[[], Path]) -> Path:
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
         if key not in self._done:
             self._done[key] = make()
         return self._done[key]
 
-    def platform(self, board: Board, console: str | None, corner: Corner) -> Path:
-        """A directory with board_config.hpp (if the build needs one) and the platform objects."""
+    def platform(self, board: Board, console: str | None, corner: Corner) -> list[Path]:
+        return self._once(repr(("platform", board, console, corner)), lambda: cross.platform_objects(
+            board, corner, self._dir(f"platform-{board.id}-{console or 'default'}-{corner.name}"), console=console))
 
-        def make() -> Path:
-            out = self._dir(f"platform-{board.id}-{console or 'default'}-{corner.name}")
-            flags = toolchain.target_flags(board, corner, console=console)
-            if board_config.needs_board_config(board, console):
-                board_config.write_board_config(board, out / "board_config.hpp", console)
-            with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-                list(pool.map(lambda src: self._compile(flags, src, out, []),
-                              toolchain.platform_sources(board, corner, console)))
-            return out
-
-        return self._once(repr((board, console, corner)), make)
-
-    def build(self, board: Board, console: str | None, source: str, defines: dict[str, str], name: str,
+    def build(self, board: Board, console: str | None, program: str, defines: dict[str, str], name: str,
               corner: Corner = CORNER) -> Path:
         def make() -> Path:
-            platform = self.platform(board, console, corner)
             out = self._dir(f"{name}-{board.id}-{console or 'default'}")
-            flags = toolchain.target_flags(board, corner, console=console)
-            app = out / f"{name}.cpp"
-            app.write_text(source)
-            objs = [self._compile(flags, app, out, [f"-D{k}={v}" for k, v in defines.items()]),
-                    *(str(platform / f"{src.stem}.o") for src in toolchain.platform_sources(board, corner, console))]
-            script = linker_script.write_linker_script(board, out / "link.ld")
-            elf = out / f"{name}.elf"
-            _run(["arm-none-eabi-g++", *flags.linkflags, f"-T{script}", "-o", str(elf), *objs, *flags.lib_flags()])
-            return elf
+            return cross.cross_build(board, corner, [PROGRAMS / program], out / f"{name}.elf", defines=defines,
+                                     include_dirs=[PROGRAMS], console=console,
+                                     platform=self.platform(board, console, corner))
 
-        return self._once(repr((board, console, source, sorted(defines.items()), corner)), make)
+        return self._once(repr((board, console, program, sorted(defines.items()), corner)), make)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +81,7 @@ def builder(tmp_path_factory: pytest.TempPathFactory) -> Builder:
 
 
 def _records_app(builder: Builder, board: Board, console: str | None, status: int = 0) -> Path:
-    return builder.build(board, console, RECORDS_APP, {"RECORDS": str(RECORDS), "APP_STATUS": str(status)}, "records")
+    return builder.build(board, console, "record_stream.cpp", {"RECORDS": str(RECORDS), "APP_STATUS": str(status)}, "records")
 
 
 def _same_records(a: RecordStream, b: RecordStream) -> None:
@@ -213,14 +121,14 @@ def test_uart_exit_status_and_fault_reach_the_host(builder: Builder, board: Boar
     result = run_qemu_uart(board, _records_app(builder, board, "uart", status=2), TIMEOUT_S)
     assert result.exit_code == 2 and parse_stream(result.output_text).end.status == 2
     # A fault ends the run before END: the runner still returns what the UART carried and the status.
-    fault = run_qemu_uart(board, builder.build(board, "uart", FAULT_APP, {}, "fault"), TIMEOUT_S, "pty")
+    fault = run_qemu_uart(board, builder.build(board, "uart", "fault.cpp", {}, "fault"), TIMEOUT_S, "pty")
     assert fault.exit_code == 3
     assert re.search(r"^about to fault\nFAULT HardFault pc=0x[0-9a-f]{8} lr=0x[0-9a-f]{8}$", fault.output_text, re.M)
 
 
 def test_silent_firmware_times_out_with_a_clear_error(builder: Builder) -> None:
     board = UART_QEMU[0]
-    elf = builder.build(board, "uart", SILENT_APP, {}, "silent")
+    elf = builder.build(board, "uart", "silent.cpp", {}, "silent")
     start = time.monotonic()
     with pytest.raises(QmcuError, match=r"received nothing from socket://127\.0\.0\.1:\d+ within 1s; is the image built "
                                         r"for the uart console"):
@@ -228,7 +136,7 @@ def test_silent_firmware_times_out_with_a_clear_error(builder: Builder) -> None:
     assert time.monotonic() - start < 5.0
     with pytest.raises(QmcuError, match=r"received nothing from /dev/pts/\d+ within 1s"):
         run_qemu_uart(board, elf, 1.0, "pty")
-    hang = builder.build(board, "uart", HANG_APP, {}, "hang")
+    hang = builder.build(board, "uart", "hang.cpp", {}, "hang")
     with pytest.raises(QmcuError, match=r"no END record from socket://\S+ within 1s \(8 bytes received\); last lines: "
                                         r"hanging; the firmware hangs"):
         run_qemu_uart(board, hang, 1.0)
@@ -242,7 +150,7 @@ def test_every_console_of_a_board_that_cannot_run_here_compiles(builder: Builder
     # Real boards cannot run here; their consoles, clock steps and exit must still build warning-free
     # (QEMU boards build and run above and in test_platform.py).
     for console in board.consoles:
-        builder.build(board, console, RECORDS_APP, {"RECORDS": "1", "APP_STATUS": "0"}, "compile", board.corners[0])
+        builder.build(board, console, "record_stream.cpp", {"RECORDS": "1", "APP_STATUS": "0"}, "compile", board.corners[0])
 
 
 def test_clock_steps_run_before_the_application(builder: Builder) -> None:
@@ -258,7 +166,7 @@ def test_clock_steps_run_before_the_application(builder: Builder) -> None:
     assert board_config.needs_board_config(clocked, "semihosting")
     assert f"{{0x{word + 4:08x}u, 0x00000002u, 0x{word:08x}u, 0x00000001u}}," in board_config.render_board_config(clocked)
     defines = {"WORD": f"0x{word:08x}u"}
-    semihosting = run_qemu(board, builder.build(clocked, "semihosting", CLOCK_APP, defines, "clock"), TIMEOUT_S)
+    semihosting = run_qemu(board, builder.build(clocked, "semihosting", "clock_steps.cpp", defines, "clock"), TIMEOUT_S)
     assert (semihosting.exit_code, semihosting.output_text) == (0, "clock steps ran\n")
-    uart = run_qemu_uart(board, builder.build(clocked, "uart", CLOCK_APP, defines, "clock"), TIMEOUT_S)
+    uart = run_qemu_uart(board, builder.build(clocked, "uart", "clock_steps.cpp", defines, "clock"), TIMEOUT_S)
     assert (uart.exit_code, uart.output_text) == (0, "clock steps ran\n")

@@ -29,11 +29,11 @@ from SCons.Action import Action  # type: ignore[import-untyped]
 from SCons.Script import Alias, AlwaysBuild, Default, Environment, Exit, Help, SConsignFile  # type: ignore[import-untyped]
 
 from qmcu import atomic, buildlock, seals
-from qmcu.build import elfcheck, toolchain
+from qmcu.build import cross, elfcheck, toolchain
 from qmcu.codegen import board_config, linker_script
 from qmcu.errors import QmcuError
 from qmcu.options import DEFAULTS, HELP, BuildOptions, output_options, parse_options
-from qmcu.paths import BUILD_DIR, FIRMWARE_DIR, PACKAGE_DIR, REPO_ROOT, RUNTIME_INCLUDE
+from qmcu.paths import BUILD_DIR, FIRMWARE_DIR, PACKAGE_DIR, REPO_ROOT
 
 logger = logging.getLogger(__name__)
 CODEGEN = PACKAGE_DIR / "codegen"
@@ -290,24 +290,24 @@ def show_failed_command(spawn: Callable[..., int]) -> Callable[..., int]:
     return wrapped
 
 
-def _firmware_env(opts: BuildOptions, gen_dir: Path, verbose: bool = False) -> Any:
-    corner, board = opts.corner, opts.board
-    if board.is_target:
-        cxx = toolchain.require_tool(f"{TARGET_PREFIX}g++")
-        flags = toolchain.target_flags(board, corner, f"-{opts.opt}", opts.console)
-    else:
-        cxx = toolchain.require_tool("g++")
-        flags = toolchain.host_flags(corner, f"-{opts.opt}")
-    env = Environment(ENV={"PATH": os.environ.get("PATH", "")}, CXX=cxx, LINK=cxx, CC=cxx,
-                      CXXFLAGS=list(flags.cxxflags), LINKFLAGS=list(flags.linkflags),
-                      CPPDEFINES=dict(flags.defines), LIBS=list(flags.libs),
-                      CPPPATH=[str(gen_dir), str(gen_dir / "platform"), str(opts.model_dir), str(RUNTIME_INCLUDE),
-                               str(FIRMWARE_DIR / "platform"),
-                               str(FIRMWARE_DIR / "app")])
+def _compiler(opts: BuildOptions, gen_dir: Path) -> cross.Compiler:
+    includes = [gen_dir, gen_dir / "platform", opts.model_dir]
+    if opts.board.is_target:
+        return cross.target_compiler(opts.board, opts.corner, f"-{opts.opt}", opts.console, include_dirs=includes)
+    return cross.host_compiler(opts.corner, f"-{opts.opt}", include_dirs=includes)
+
+
+def _firmware_env(compiler: cross.Compiler, verbose: bool = False) -> Any:
+    env = Environment(ENV={"PATH": os.environ.get("PATH", "")})
     if not verbose:
         env.Replace(**QUIET_COMSTR, SPAWN=show_failed_command(env["SPAWN"]))
-    if board.is_target:
-        env.Append(CPPDEFINES={"QMCU_COUNTER_UNIT": board.counter_unit})
+    return _compiling_with(env, compiler)
+
+
+def _compiling_with(env: Any, compiler: cross.Compiler) -> Any:
+    """env's objects compile with cross.py's command line (a list in a list: one command, not one per
+    argument); CPPPATH is only read by SCons's header scanner."""
+    env.Replace(CXXCOM=[compiler.compile_argv("$SOURCE", "$TARGET")], CPPPATH=list(compiler.include_dirs))
     return env
 
 
@@ -390,7 +390,8 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
     gen_dir = bdir / "gen" / opts.artifact_stem
     testset = opts.testset
     objdir = bdir / "obj" / opts.artifact_stem
-    env = _firmware_env(opts, gen_dir, verbose)
+    compiler = _compiler(opts, gen_dir)
+    env = _firmware_env(compiler, verbose)
     platform = toolchain.platform_sources(opts.board, opts.corner, opts.console) if opts.board.is_target else \
         toolchain.platform_sources(opts.board, opts.corner)
     platform_objects = [_sealed(env, env.Object(str(objdir / f"{src.parent.name}_{src.stem}.o"), str(src)))
@@ -419,17 +420,17 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
         vectors = _step(base, str(part_gen / "vectors.hpp"),
                         [intmodel, str(CODEGEN / "vectors.py"), str(CODEGEN / "cpp.py"), str(testset)],
                         "emit_vectors", {"mode": opts.mode, "testset": str(testset), **rows}, "emitting $TARGET")
-        part_env = env.Clone()
-        part_env.Prepend(CPPPATH=[str(part_gen)])
+        part_compiler = compiler.including(part_gen)
+        part_env = _compiling_with(env.Clone(), part_compiler)
         app = _sealed(part_env, part_env.Object(str(bdir / "obj" / stem / "app_model_app.o"),
                                                 str(FIRMWARE_DIR / "app" / "model_app.cpp")))
         part_env.Depends(app, generated + vectors)
         program_path = bdir / (stem + (".elf" if opts.board.is_target else ""))
         if opts.board.is_target:
-            part_env.Append(LINKFLAGS=[f"-T{bdir / 'link.ld'}", f"-Wl,-Map={program_path}.map"])
+            link = [part_compiler.link_argv(["$SOURCES"], "$TARGET", bdir / "link.ld", f"{program_path}.map")]
             link_spawn = _link_spawn(opts, len(plan), verbose)
-            program = _sealed(part_env, part_env.Program(str(program_path), app + platform_objects, SPAWN=link_spawn),
-                              Path(f"{program_path}.map"))
+            program = _sealed(part_env, part_env.Program(str(program_path), app + platform_objects, LINKCOM=link,
+                                                         SPAWN=link_spawn), Path(f"{program_path}.map"))
             part_env.Depends(program, ld)
             part_env.SideEffect(str(program_path) + ".map", program)
             check_code = [str(BUILD / "elfcheck.py"), str(BUILD / "image_model.py"), str(CODEGEN / "kernel_layout.py")]
@@ -437,7 +438,8 @@ def _cell_graph(base: Any, opts: BuildOptions, arguments: dict[str, str], model:
                             {**board_args, "intmodel": str(intmodel)},
                             "checking $SOURCE: holds the model; fits the board; float-/libc-free as the corner demands")
         else:
-            checks += _sealed(part_env, part_env.Program(str(program_path), app + platform_objects))
+            link = [part_compiler.link_argv(["$SOURCES"], "$TARGET")]
+            checks += _sealed(part_env, part_env.Program(str(program_path), app + platform_objects, LINKCOM=link))
         programs.append(str(program_path))
     run_args = {**board_args, "program": programs[0], "programs": programs, "intmodel": str(intmodel),
                 "matrix": matrix, "parts": [[p.start, p.stop] for p in plan] if len(plan) > 1 else None}

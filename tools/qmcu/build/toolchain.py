@@ -1,8 +1,8 @@
 """The single source of compile and link flags for every board and corner.
 
 Everything board-specific is read from the Board (boards/<id>.json): CPU, FPU, DSP, console, exit
-and counter (the console, exit and UART facts through board_config.py). SCons (sconsbuild.py) and
-the tests build with exactly these flags.
+and counter (the console, exit and UART facts through board_config.py). cross.py puts them into the
+command lines that SCons (sconsbuild.py) and the tests run.
 
 Corners: STD=0 is a freestanding image (no C library: -ffreestanding -nostdlib, libgcc only for
 integer helpers such as __aeabi_lmul on armv6-m, our own memcpy/memset/memmove/memcmp);
@@ -56,19 +56,13 @@ _OPTIONAL_DSP_CPUS = ("cortex-m33",)
 class Flags:
     """Compiler and linker arguments for one board and corner.
 
-    libs are bare library names (SCons LIBS style): pass each as -l<name> after the objects.
+    libs are bare library names: cross.py passes each as -l<name> after the objects.
     """
 
     cxxflags: tuple[str, ...]
     linkflags: tuple[str, ...]
     defines: dict[str, str]
     libs: tuple[str, ...]
-
-    def define_flags(self) -> list[str]:
-        return [f"-D{k}={v}" for k, v in self.defines.items()]
-
-    def lib_flags(self) -> list[str]:
-        return [f"-l{lib}" for lib in self.libs]
 
 
 def require_tool(name: str) -> str:
@@ -143,6 +137,7 @@ def target_flags(board: Board, corner: Corner, opt: str = "-O2", console: str | 
         "QMCU_HAS_DSP": "1" if board.dsp else "0",
         **_console_defines(board, console),
         **_counter_defines(board),
+        "QMCU_COUNTER_UNIT": board.counter_unit,  # what the records call the counter's figures
     }
     cxx = [*arch, *CXX_COMMON, opt, "-g"]
     link = [*arch, "-Wl,--gc-sections"]
@@ -168,11 +163,6 @@ def host_flags(corner: Corner, opt: str = "-O2") -> Flags:
     cxx = [*CXX_COMMON, opt, "-g"]
     defines = {"QMCU_STD": str(corner.std), "QMCU_FLOAT": str(corner.float)}
     return Flags(cxxflags=tuple(cxx), linkflags=("-Wl,--gc-sections",), defines=defines, libs=())
-
-
-def link_map_flag(elf: Path) -> str:
-    """The linker flag that writes <elf>.map beside the image (elfcheck reads it for the STD=0 check)."""
-    return f"-Wl,-Map={elf}.map"
 
 
 def platform_sources(board: Board, corner: Corner, console: str | None = None) -> list[Path]:

@@ -1,0 +1,3 @@
+// Never prints and never ends.
+#include "platform.hpp"
+extern "C" int app_main() { for (;;) { __asm__ volatile("" ::: "memory"); } }
