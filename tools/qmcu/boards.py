@@ -1,6 +1,8 @@
 """Boards are data: one JSON file per board in `boards/`, validated on load.
 
-Code never tests a board's id; it reads the fields below. A new board is one new file.
+Code never tests a board's id; it reads the fields below. A new board is one new file: in the built-in
+`boards/`, or, with qmcu installed from a wheel, in `boards/` of the folder the command runs in (found beside
+the built-in ones, validated the same way; its id must not be a built-in board's, see board_files).
 
 `boards/schema.json` (JSON Schema, Draft 2020-12) says what every key may hold: the keys an object
 may and must have, types, the allowed names, ranges and alignment; its descriptions document the
@@ -31,12 +33,20 @@ from typing import Any
 import jsonschema
 
 from qmcu.errors import QmcuError
-from qmcu.paths import BOARDS_DIR
+from qmcu.paths import BOARDS_DIR, USER_BOARDS_DIR, WORK_DIR
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_PATH = BOARDS_DIR / "schema.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+
+
+def _shown(path: Path) -> str:
+    """A built-in file as a hint names it: boards/... in the checkout, its full path in an installed wheel."""
+    return str(path.relative_to(WORK_DIR)) if path.is_relative_to(WORK_DIR) else str(path)
+
+
+_EXAMPLE_BOARD = _shown(BOARDS_DIR / "qemu-m4.json")  # the board file hints point to for the format
 # The flashers a board file may name (flash.default); flash.py drives each.
 FLASHERS: tuple[str, ...] = tuple(SCHEMA["properties"]["flash"]["properties"]["default"]["enum"])
 # Cores without the DWT cycle counter (ARMv6-M has no DWT_CYCCNT).
@@ -273,7 +283,7 @@ def _explain(error: jsonschema.ValidationError, raw: Any) -> tuple[str, str]:
         missing = ", ".join(k for k in wanted if k not in value)
         keys = ", ".join(sorted(schema.get("properties", {})))
         if not where:
-            return f"missing key(s) {missing}", "add them (see boards/qemu-m4.json)"
+            return f"missing key(s) {missing}", f"add them (see {_EXAMPLE_BOARD})"
         return f"{where} lacks {missing}", hint or f"add them (keys of {where}: {keys})"
     if keyword == "dependentRequired":
         key = next(k for k, needs in wanted.items() if k in value and any(n not in value for n in needs))
@@ -281,7 +291,7 @@ def _explain(error: jsonschema.ValidationError, raw: Any) -> tuple[str, str]:
         return f"{where} has {key} without {other}", f"give both {key} and {other} or neither"
     if keyword == "type":
         if not where:
-            return "top level is not a JSON object", "see boards/qemu-m4.json for the format"
+            return "top level is not a JSON object", f"see {_EXAMPLE_BOARD} for the format"
         if isinstance(wanted, list) and "integer" in wanted:
             return f"{where}={_show(value)} is not an integer", hint or "write a number"
         return f"{where} {_TYPE_PHRASES.get(wanted, f'must be {wanted}')}, not {_show(value)}", hint or f"set {where}"
@@ -312,7 +322,7 @@ def _explain(error: jsonschema.ValidationError, raw: Any) -> tuple[str, str]:
         return f"{where} lists an entry twice", hint or "remove the repeat"
     if keyword == "minLength":
         return f"{where} must be a non-empty string", hint or f"set {where}"
-    return f"{where or 'the file'}: {error.message}", hint or "see boards/schema.json"
+    return f"{where or 'the file'}: {error.message}", hint or f"see {_shown(SCHEMA_PATH)}"
 
 
 def _schema_problem(raw: Any) -> tuple[str, str] | None:
@@ -360,7 +370,7 @@ def _cross_field_problems(path: Path, raw_id: str, f: dict[str, Any]) -> Iterato
         return
     for key in ("cpu", "memory") + (("qemu",) if kind == "qemu" else ()):
         if key not in f:
-            yield f"a {kind} board needs '{key}'", "add it (see boards/qemu-m4.json)"
+            yield f"a {kind} board needs '{key}'", f"add it (see {_EXAMPLE_BOARD})"
     if counter["kind"] == "dwt" and f["cpu"] in _NO_DWT_CPUS:
         yield (f"counter.kind dwt needs a DWT cycle counter, which a {f['cpu']} does not have",
                "use counter.kind none (or a timer)")
@@ -421,16 +431,44 @@ def parse_board(path: Path, raw: Any) -> Board:
     return _board(_as_numbers(raw), raw)
 
 
-def board_names(boards_dir: Path = BOARDS_DIR) -> list[str]:
-    """The boards in boards_dir: every *.json file but the schema."""
-    return sorted(p.stem for p in boards_dir.glob("*.json") if p.name != SCHEMA_PATH.name)
+def board_files(boards_dir: Path | None = None) -> dict[str, Path]:
+    """Every board's file by id (every *.json but the schema): the built-in boards/ and, beside them, the user's
+    boards/ in the work folder (paths.USER_BOARDS_DIR; a checkout has one folder for both). A user's board may
+    not take a built-in board's id: it is refused, naming both files, so a board id always means one file.
+    boards_dir: that folder alone (tests)."""
+    folders = [boards_dir] if boards_dir is not None else [BOARDS_DIR, USER_BOARDS_DIR]
+    files: dict[str, Path] = {}
+    seen: set[Path] = set()
+    for folder in folders:
+        if not folder.is_dir() or folder.resolve() in seen:
+            continue
+        seen.add(folder.resolve())
+        for path in sorted(folder.glob("*.json")):
+            if path.name == SCHEMA_PATH.name:
+                continue
+            if path.stem in files:
+                raise _fail(path, f"has the id of the built-in board {path.stem!r} ({files[path.stem]})",
+                            f"give your board its own id: rename the file and its \"id\" (e.g. my-{path.stem})")
+            files[path.stem] = path
+    return files
 
 
-def load_board(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
-    """Load and validate boards/<name>.json; an unknown name lists the valid ones."""
-    path = boards_dir / f"{name}.json"
-    if name == SCHEMA_PATH.stem or not path.is_file():
-        raise QmcuError(f"unknown board {name!r}", f"valid boards: {', '.join(board_names(boards_dir))}")
+def board_names(boards_dir: Path | None = None) -> list[str]:
+    """The boards' ids, sorted (see board_files)."""
+    return sorted(board_files(boards_dir))
+
+
+def board_file(name: str, boards_dir: Path | None = None) -> Path:
+    """The file of board <name>; an unknown name lists the valid ones."""
+    files = board_files(boards_dir)
+    if name not in files:
+        raise QmcuError(f"unknown board {name!r}", f"valid boards: {', '.join(sorted(files))}")
+    return files[name]
+
+
+def load_board(name: str, boards_dir: Path | None = None) -> Board:
+    """Load and validate the board file of <name> (built-in or the user's); an unknown name lists the valid ones."""
+    path = board_file(name, boards_dir)
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -438,5 +476,5 @@ def load_board(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
     return parse_board(path, raw)
 
 
-def load_all(boards_dir: Path = BOARDS_DIR) -> list[Board]:
+def load_all(boards_dir: Path | None = None) -> list[Board]:
     return [load_board(n, boards_dir) for n in board_names(boards_dir)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from qmcu.errors import QmcuError
 from qmcu.modelref import TRAINING_OPTIONS
-from qmcu.paths import REPO_ROOT
+from qmcu.paths import scons_location
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +92,19 @@ def _cmd_freeze(args: argparse.Namespace) -> None:
 
 
 def _cmd_boards(_: argparse.Namespace) -> None:
-    from qmcu.boards import load_all
+    from qmcu.boards import board_files, load_all
+    from qmcu.paths import BOARDS_DIR
 
+    files = board_files()
     for b in load_all():
-        print(f"{b.id:14s} {b.kind:8s} {b.cpu or '-':11s} {b.description}")
+        yours = "" if files[b.id].parent == BOARDS_DIR else f"  (from {files[b.id]})"
+        print(f"{b.id:14s} {b.kind:8s} {b.cpu or '-':11s} {b.description}{yours}")
 
 
 def _cmd_scons(args: argparse.Namespace) -> None:
     """Pass through to the SCons build (same options): `qmcu scons board=host run`."""
     scons = Path(sys.executable).with_name("scons")
-    os.execv(str(scons), [str(scons), "-C", str(REPO_ROOT), "-Q", *args.rest])  # scons gets the signals itself
+    os.execv(str(scons), [str(scons), *scons_location(), "-Q", *args.rest])  # scons gets the signals itself
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -109,7 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     scons = Path(sys.executable).with_name("scons")
     model = [f"model={args.model.resolve()}"] if args.model else []
     data = [f"data={args.data.resolve()}"] if args.data else []
-    os.execv(str(scons), [str(scons), "-C", str(REPO_ROOT), "-Q", *model, *data, *args.options, "run"])
+    os.execv(str(scons), [str(scons), *scons_location(), "-Q", *model, *data, *args.options, "run"])
 
 
 def _cmd_check(args: argparse.Namespace) -> None:
@@ -134,7 +137,7 @@ def _cmd_matrix(args: argparse.Namespace) -> None:
     """The regression matrix (or the bench) through SCons: one graph, -j cells in parallel."""
     scons = Path(sys.executable).with_name("scons")
     extra = [*args.options, *(["update_budgets=1"] if getattr(args, "update_budgets", False) else [])]
-    os.execv(str(scons), [str(scons), "-C", str(REPO_ROOT), "-Q", f"-j{args.jobs}", args.target, *extra])
+    os.execv(str(scons), [str(scons), *scons_location(), "-Q", f"-j{args.jobs}", args.target, *extra])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qmcu.errors import QmcuError
-from qmcu.paths import FIRMWARE_DIR, REPO_ROOT
+from qmcu.paths import EXAMPLES_DIR, FIRMWARE_DIR
 
-EXAMPLES_DIR = REPO_ROOT / "examples"
 ALIASES = {"trained": EXAMPLES_DIR / "xor.py", "digits": EXAMPLES_DIR / "digits.py"}
 COMMITTED = {"textbook": FIRMWARE_DIR / "models" / "textbook", "digits-committed": FIRMWARE_DIR / "models" / "digits"}
 # The model file each committed folder is frozen from.

@@ -7,10 +7,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from qmcu.boards import FLASHERS, Board, Corner, board_names, load_board, make_corner
+from qmcu.boards import FLASHERS, Board, Corner, board_file, board_names, load_board, make_corner
 from qmcu.errors import QmcuError
 from qmcu.modelref import ALIASES, BUILT_IN, COMMITTED, ModelKind, committed_kind, declared, is_model_path
-from qmcu.paths import BOARDS_DIR, BUILD_DIR, REPO_ROOT
+from qmcu.paths import BUILD_DIR, WORK_DIR
 
 OPTS = ("O2", "Os", "O3", "O0")
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed accepts
@@ -25,7 +25,7 @@ DEFAULTS: dict[str, str] = {
     "verbose": "0",
 }
 HELP: dict[str, str] = {
-    "board": "board id, a file in boards/",
+    "board": "board id, a file in boards/ (built-in, or in the work folder's boards/ with an installed wheel)",
     "weights": "model files: per_tensor (one weight scale per layer) or per_channel (one scale and requantizer per "
                "output row)",
     "data": "with model=net.pt2: a .npz holding calibration, x_test, y_test",
@@ -103,7 +103,7 @@ class BuildOptions:
 
     @property
     def board_file(self) -> Path:
-        return BOARDS_DIR / f"{self.board.id}.json"
+        return board_file(self.board.id)
 
     @property
     def model_dir(self) -> Path:
@@ -151,7 +151,7 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
     calibration = None
     if a["calibration"]:
         calibration = Path(a["calibration"])
-        calibration = calibration if calibration.is_absolute() else REPO_ROOT / calibration
+        calibration = calibration if calibration.is_absolute() else WORK_DIR / calibration
         if a["model"] in COMMITTED:
             raise QmcuError(f"calibration= applies to model files, not the committed model={a['model']}",
                             "drop calibration= or give a model file (model=trained is examples/xor.py)")
@@ -198,10 +198,11 @@ def parse_options(args: dict[str, str]) -> BuildOptions:
 
 
 def _model_paths(a: dict[str, str]) -> tuple[Path | None, Path | None]:
-    """model=<file>.py|.pt2 and data=<file>.npz, resolved against the repository folder scons runs in."""
+    """model=<file>.py|.pt2 and data=<file>.npz, resolved against the work folder (the checkout, or the folder a
+    wheel's qmcu runs in)."""
     def resolve(value: str) -> Path:
         path = Path(value).expanduser()
-        return (path if path.is_absolute() else REPO_ROOT / path).resolve()
+        return (path if path.is_absolute() else WORK_DIR / path).resolve()
 
     if a["model"] in ALIASES:  # a built-in that is a model file in examples/
         a = {**a, "model": str(ALIASES[a["model"]])}
