@@ -154,11 +154,13 @@ def conv2d_case(rng: random.Random, h: int, w: int, cin: int, cout: int, kernel:
 
 
 def depthwise_case(rng: random.Random, h: int, w: int, cin: int, m: int, kernel: tuple[int, int],
-                   stride: tuple[int, int], padding: tuple[int, int, int, int], *, exact: bool = False) -> Case:
+                   stride: tuple[int, int], padding: tuple[int, int, int, int], *, exact: bool = False,
+                   clamp: tuple[int, int] | None = None) -> Case:
+    """clamp: (qmin, qmax), or random (a fused ReLU, all of int8, or a narrower range)."""
     kh, kw = kernel
     wt = random_weights(rng, (kh, kw, cin * m))
     zp, out_zp = _zp(rng), rng.randint(-128, 127)
-    qmin, qmax = random_clamp(rng, out_zp)
+    qmin, qmax = clamp or random_clamp(rng, out_zp)
     mults, shifts = random_requant(rng, cin * m, kh * kw, exact)
     bias = random_bias(rng, wt.reshape(kh * kw, cin * m).T, zp)
     x = random_input(rng, (1, h, w, cin))
@@ -268,3 +270,116 @@ def check_output(text: str, cases: list[Case], variant: str, where: str) -> int:
         inside += int(((want > case.clamp[0]) & (want < case.clamp[1])).sum())
     assert inside > compared // 4, f"{where}: only {inside} of {compared} outputs are inside the clamp range"
     return compared
+
+
+# --- MLPerf Tiny's keyword-spotting DS-CNN (the bench) -----------------------------------------------------
+
+KWS_BENCH = PROGRAMS / "kws_bench.cpp"
+# MACs per layer call (padded taps counted), as the issue counts them: 2,656,768 in all.
+KWS_MACS = {"kws_conv": 25 * 5 * 64 * 10 * 4, "kws_dw": 25 * 5 * 64 * 9, "kws_pw": 25 * 5 * 64 * 64,
+            "kws_pool": 25 * 5 * 64, "kws_fc": 64 * 12}
+KWS_CALLS = {"kws_conv": 1, "kws_dw": 4, "kws_pw": 4, "kws_pool": 1, "kws_fc": 1}
+KWS_TOTAL_MACS = 2_656_768
+
+
+@dataclass
+class KwsNet:
+    conv: cl.PreparedConv2d
+    dws: list[cl.PreparedDepthwise]
+    pws: list[cl.PreparedPointwise]
+    pool: cl.PreparedPool
+    fc: cl.PreparedPointwise
+    ref: dict  # the reference's layer arguments, by layer name
+
+
+def kws_network(seed: int = 1013) -> KwsNet:
+    """Seeded random int8 weights, per-channel requantizers, ReLU after every conv (output zero point -128)."""
+    rng = random.Random(seed)
+    ref: dict = {}
+
+    def requant(cout: int, fan_in: int) -> dict:
+        mults, shifts = random_requant(rng, cout, fan_in, exact=False)
+        return {"multipliers": mults, "shifts": shifts}
+
+    in_zp = rng.randint(-20, 20)
+    w = random_weights(rng, (64, 10, 4, 1))
+    ref["conv"] = dict(weights=w, bias=random_bias(rng, w.reshape(64, -1), in_zp), input_zero_point=in_zp, stride=(2, 2),
+                       padding=(4, 5, 1, 1), output_zero_point=-128, qmin=-128, qmax=127, **requant(64, 40))
+    conv = cl.prepare_conv2d(in_hw=(49, 10), name="kws_conv", **ref["conv"])
+    dws, pws = [], []
+    for i in range(4):
+        w = random_weights(rng, (3, 3, 64))
+        ref[f"dw{i}"] = dict(weights=w, bias=random_bias(rng, w.reshape(9, 64).T, -128), depth_multiplier=1,
+                             input_zero_point=-128, stride=(1, 1), padding=(1, 1, 1, 1), output_zero_point=-128,
+                             qmin=-128, qmax=127, **requant(64, 9))
+        dws.append(cl.prepare_depthwise(in_hw=(25, 5), name=f"kws_dw{i}", **ref[f"dw{i}"]))
+        w = random_weights(rng, (64, 1, 1, 64))
+        ref[f"pw{i}"] = dict(weights=w, bias=random_bias(rng, w.reshape(64, -1), -128), input_zero_point=-128,
+                             stride=(1, 1), padding=(0, 0, 0, 0), output_zero_point=-128, qmin=-128, qmax=127,
+                             **requant(64, 64))
+        pws.append(cl.prepare_pointwise(pixels=125, name=f"kws_pw{i}",
+                                        **{k: v for k, v in ref[f"pw{i}"].items() if k not in ("stride", "padding")}))
+    pool = cl.prepare_pool("avg", in_hw=(25, 5), channels=64, kernel=(25, 5), stride=(1, 1), name="kws_pool")
+    w = random_weights(rng, (12, 1, 1, 64))
+    ref["fc"] = dict(weights=w, bias=random_bias(rng, w.reshape(12, -1), -128), input_zero_point=-128, stride=(1, 1),
+                     padding=(0, 0, 0, 0), output_zero_point=rng.randint(-10, 10), qmin=-128, qmax=127,
+                     **requant(12, 64))
+    fc = cl.prepare_pointwise(pixels=1, name="kws_fc",
+                              **{k: v for k, v in ref["fc"].items() if k not in ("stride", "padding")})
+    return KwsNet(conv, dws, pws, pool, fc, ref)
+
+
+def fnv1a(values: np.ndarray) -> int:
+    h = 2166136261
+    for b in values.reshape(-1).astype(np.int64).tolist():
+        h = ((h ^ (b & 0xFF)) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def kws_reference(net: KwsNet, x: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """The per-layer output hashes (as kws_bench.cpp prints them) and the 12 logits of one 49x10 input."""
+    r = net.ref
+    t = cr.conv2d(x.reshape(1, 49, 10, 1), **r["conv"])
+    hashes = [fnv1a(t)]
+    for i in range(4):
+        t = cr.depthwise_conv2d(t, **r[f"dw{i}"])
+        hashes.append(fnv1a(t))
+        t = cr.conv2d(t, **r[f"pw{i}"])
+        hashes.append(fnv1a(t))
+    t = cr.global_avg_pool(t)
+    hashes.append(fnv1a(t))
+    logits = cr.conv2d(t, **r["fc"])
+    hashes.append(fnv1a(logits))
+    return hashes, logits.reshape(-1)
+
+
+def kws_inputs(runs: int, seed: int = 7) -> np.ndarray:
+    rng = random.Random(seed)
+    return np.stack([random_input(rng, (49, 10)).reshape(-1) for _ in range(runs)])
+
+
+def kws_header(net: KwsNet, inputs: np.ndarray) -> str:
+    layers = [("layer_conv", net.conv), *[(f"layer_dw{i}", p) for i, p in enumerate(net.dws)],
+              *[(f"layer_pw{i}", p) for i, p in enumerate(net.pws)], ("layer_pool", net.pool), ("layer_fc", net.fc)]
+    scratch = max(p.scratch_bytes for _, p in layers)
+    rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}" for row in inputs)
+    parts = ["// Generated by host_tests/conv_cases.py for host_tests/programs/conv/kws_bench.cpp.", "#pragma once",
+             *[f"#include <{h}>" for h in sorted({p.header for _, p in layers})],
+             f"#define KWS_RUNS {len(inputs)}", f"#define KWS_SCRATCH_BYTES {scratch}"]
+    parts += [f"namespace {ns} {{\n{cl.render_layer('k', p)}}}  // namespace {ns}" for ns, p in layers]
+    parts.append(f"constexpr int8_t kKwsInputs[{len(inputs)}][490] = {{\n{rows}}};")
+    return "\n".join(parts) + "\n"
+
+
+def check_kws_output(text: str, net: KwsNet, inputs: np.ndarray, where: str) -> None:
+    assert text.rstrip().endswith("done"), f"{where}: the bench did not finish:\n{text[-2000:]}"
+    assert "MISMATCH" not in text, f"{where}: kws_infer and the layer-by-layer trace disagree"
+    for run, x in enumerate(inputs):
+        hashes, logits = kws_reference(net, x)
+        got = {int(k): int(h) for k, h in re.findall(rf"^H{run} (\d+) (\d+)$", text, re.M)}
+        names = ["conv", *[f"{k}{i}" for i in range(4) for k in ("dw", "pw")], "pool", "fc"]
+        for k, h in enumerate(hashes):
+            assert got.get(k) == h, f"{where}: run {run}: layer {names[k]}'s output differs from the reference"
+        m = re.search(rf"^K{run} ([0-9a-f]+)$", text, re.M)
+        assert m, f"{where}: no logits for run {run}"
+        assert np.frombuffer(bytes.fromhex(m.group(1)), dtype=np.int8).astype(np.int64).tolist() == logits.tolist()

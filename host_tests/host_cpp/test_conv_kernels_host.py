@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import random
 import subprocess
-from pathlib import Path
 
 import pytest
-
-from conftest import compile_host
 from conv_cases import (
     Case,
     add_case,
@@ -26,6 +23,8 @@ from conv_cases import (
     pool_case,
     program_source,
 )
+
+from conftest import compile_host
 from kernel_checks import _parallel
 
 SANITIZE = ["-fsanitize=undefined,address", "-fno-sanitize-recover=all"]

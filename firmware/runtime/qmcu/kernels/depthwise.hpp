@@ -21,8 +21,8 @@
 // (an SMLAD per pair; an odd kernel width reads one column past the window, times a zero weight). The M
 // output channels of the input channel reuse its plane. Accumulation: bias, then pairs in any order (the
 // host's bound covers every partial sum, see pointwise.hpp).
-// DSP: per output row, tiles of 4 outputs share their overlapping plane words; requantization with
-// RightShiftRequant, SSAT, one four-lane SSUB8/SEL clamp per tile, byte stores (the outputs are Cout apart).
+// DSP: per output column, tiles of 4 outputs share their overlapping plane rows; requantization with
+// RightShiftRequant, SSAT, one four-lane SSUB8/SEL clamp per tile, byte stores (the outputs are OW*Cout apart).
 // Scalar: the same plane and pairs, int32 multiply-accumulate, run-time sizes.
 #pragma once
 
@@ -134,83 +134,374 @@ QMCU_KERNEL_NOINLINE void depthwiseScalar(const Geometry& g, int32_t padded_w, v
 
 #if QMCU_KERNELS_DSP
 
-// T outputs (1..4) of one output row of one channel: plane row r (at the tile's first output), kernel pairs wk.
-template <class S, int T>
-QMCU_KERNEL_INLINE void tile(const int16_t* r, const int32_t (&wk)[S::kKH][S::kPairs], int32_t bias,
-                             const ChannelScale& scale, int8_t* out, uint32_t lo4, uint32_t hi4) {
-    int32_t acc[T];
+// Input channel c into the plane's interior (compile-time sizes: fully unrolled rows, LDRSB + STRH per value).
+template <class S>
+QMCU_KERNEL_INLINE void loadChannelDsp(int16_t* plane, const int8_t* in) {
+    int16_t* row = plane + S::kPadT * S::kPlaneStride + S::kPadL;
+    for (int32_t y = 0; y < S::kH; ++y) {
+#pragma GCC unroll 32
+        for (int32_t x = 0; x < S::kW; ++x) {
+            row[x] = in[x * S::kCin];
+        }
+        row += S::kPlaneStride;
+        in += S::kW * S::kCin;
+    }
+}
+
+#if QMCU_KERNELS_DSP_NATIVE
+
+// One lane of a tile's requantization: RightShiftRequant::scale (AND, ADDS, ADC, SMLAL, ASR) with the channel's
+// ChannelScale {multiplier, post_shift, round_hi, round_lo} in r4-r7, then SSAT; the value ends in %[h].
+#define QMCU_DW_SCALE(A)                       \
+    "and %[t], " A ", #0x80000000\n\t"         \
+    "adds %[t], %[t], r7\n\t"                  \
+    "adc %[h], r6, " A ", asr #31\n\t"         \
+    "smlal %[t], %[h], " A ", r4\n\t"          \
+    "asr %[h], %[h], r5\n\t"                   \
+    "ssat %[h], #8, %[h]\n\t"
+
+// Four lanes, clamped to [qmin, qmax] (lo4/hi4) as one packed word, stored Step bytes apart.
+template <int32_t Step>
+QMCU_KERNEL_INLINE void finish4Clamped(const int32_t* acc, const ChannelScale* scale, int8_t* out, uint32_t lo4,
+                                       uint32_t hi4) {
+    register uint32_t r4 __asm__("r4");
+    register uint32_t r5 __asm__("r5");
+    register uint32_t r6 __asm__("r6");
+    register uint32_t r7 __asm__("r7");
+    uint32_t pk = 0;
+    uint32_t t;
+    uint32_t h = reinterpret_cast<uintptr_t>(scale);  // the scale pointer, then each lane's value
+    __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t"
+                     QMCU_DW_SCALE("%[a0]") "bfi %[pk], %[h], #0, #8\n\t"
+                     QMCU_DW_SCALE("%[a1]") "bfi %[pk], %[h], #8, #8\n\t"
+                     QMCU_DW_SCALE("%[a2]") "bfi %[pk], %[h], #16, #8\n\t"
+                     QMCU_DW_SCALE("%[a3]") "bfi %[pk], %[h], #24, #8\n\t"
+                     "ssub8 %[t], %[pk], %[lo]\n\t"
+                     "sel %[pk], %[pk], %[lo]\n\t"
+                     "ssub8 %[t], %[pk], %[hi]\n\t"
+                     "sel %[pk], %[hi], %[pk]\n\t"
+                     "strb %[pk], [%[out]]\n\t"
+                     "lsr %[t], %[pk], #8\n\t"
+                     "strb %[t], [%[out], %[c1]]\n\t"
+                     "lsr %[t], %[pk], #16\n\t"
+                     "strb %[t], [%[out], %[c2]]\n\t"
+                     "lsr %[t], %[pk], #24\n\t"
+                     "strb %[t], [%[out], %[c3]]"
+                     : [pk] "+&r"(pk), [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
+                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [lo] "r"(lo4),
+                       [hi] "r"(hi4), [out] "r"(out), [c1] "n"(Step), [c2] "n"(2 * Step), [c3] "n"(3 * Step)
+                     : "memory", "cc");
+}
+
+// Four lanes of a layer whose clamp is all of int8 (SSAT is the clamp): each lane stored as it is computed.
+template <int32_t Step>
+QMCU_KERNEL_INLINE void finish4Saturated(const int32_t* acc, const ChannelScale* scale, int8_t* out) {
+    register uint32_t r4 __asm__("r4");
+    register uint32_t r5 __asm__("r5");
+    register uint32_t r6 __asm__("r6");
+    register uint32_t r7 __asm__("r7");
+    uint32_t t;
+    uint32_t h = reinterpret_cast<uintptr_t>(scale);
+    __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t"
+                     QMCU_DW_SCALE("%[a0]") "strb %[h], [%[out]]\n\t"
+                     QMCU_DW_SCALE("%[a1]") "strb %[h], [%[out], %[c1]]\n\t"
+                     QMCU_DW_SCALE("%[a2]") "strb %[h], [%[out], %[c2]]\n\t"
+                     QMCU_DW_SCALE("%[a3]") "strb %[h], [%[out], %[c3]]"
+                     : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
+                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [out] "r"(out),
+                       [c1] "n"(Step), [c2] "n"(2 * Step), [c3] "n"(3 * Step)
+                     : "memory", "cc");
+}
+
+// One lane (clamped with SSUB8/SEL on its byte, or saturated only).
+template <bool kClamp>
+QMCU_KERNEL_INLINE void finish1(int32_t acc, const ChannelScale* scale, int8_t* out, uint32_t lo4, uint32_t hi4) {
+    register uint32_t r4 __asm__("r4");
+    register uint32_t r5 __asm__("r5");
+    register uint32_t r6 __asm__("r6");
+    register uint32_t r7 __asm__("r7");
+    uint32_t t;
+    uint32_t h = reinterpret_cast<uintptr_t>(scale);
+    if constexpr (kClamp) {
+        __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t" QMCU_DW_SCALE("%[a]")
+                         "ssub8 %[t], %[h], %[lo]\n\t"
+                         "sel %[h], %[h], %[lo]\n\t"
+                         "ssub8 %[t], %[h], %[hi]\n\t"
+                         "sel %[h], %[hi], %[h]\n\t"
+                         "strb %[h], [%[out]]"
+                         : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
+                         : [a] "r"(acc), [lo] "r"(lo4), [hi] "r"(hi4), [out] "r"(out)
+                         : "memory", "cc");
+    } else {
+        __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t" QMCU_DW_SCALE("%[a]") "strb %[h], [%[out]]"
+                         : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
+                         : [a] "r"(acc), [out] "r"(out)
+                         : "memory", "cc");
+    }
+}
+#undef QMCU_DW_SCALE
+
+// T (4 or 5) outputs down a column for a 3-row kernel of two pairs per row (KW 3 or 4) and SH = 1, scheduled by
+// hand: one LDM of the channel's six weight words (r4-r9: rows 0, 1, 2 x pairs 0, 1), then plane rows
+// j = 0..T+1, each loaded as two words (window columns 0-1 and 2-3) and multiplied into the outputs t that use it
+// (output t uses rows t..t+2, with kernel row j - t); each accumulator starts at the bias.
+template <int32_t Stride>
+QMCU_KERNEL_INLINE void macTile3x2(const int16_t* r, const uint32_t* wk, int32_t bias, int32_t (&acc)[4]) {
+    register uint32_t w00 __asm__("r4");
+    register uint32_t w01 __asm__("r5");
+    register uint32_t w10 __asm__("r6");
+    register uint32_t w11 __asm__("r7");
+    register uint32_t w20 __asm__("r8");
+    register uint32_t w21 __asm__("r9");
+    uint32_t v = reinterpret_cast<uintptr_t>(wk);  // the weight pointer, then each loaded plane word
+    constexpr int32_t kRow = 2 * Stride;           // bytes per plane row
+    __asm__("ldmia %[v], {r4, r5, r6, r7, r8, r9}\n\t"
+            // plane row 0: output 0 (ky 0)
+            "ldr %[v], [%[r]]\n\t"
+            "smlad %[a0], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], #4]\n\t"
+            "smlad %[a0], %[v], r5, %[a0]\n\t"
+            // plane row 1: output 0 (ky 1), output 1 (ky 0)
+            "ldr %[v], [%[r], %[o1]]\n\t"
+            "smlad %[a0], %[v], r6, %[a0]\n\t"
+            "smlad %[a1], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], %[o1b]]\n\t"
+            "smlad %[a0], %[v], r7, %[a0]\n\t"
+            "smlad %[a1], %[v], r5, %[a1]\n\t"
+            // plane row 2: output 0 (ky 2), output 1 (ky 1), output 2 (ky 0)
+            "ldr %[v], [%[r], %[o2]]\n\t"
+            "smlad %[a0], %[v], r8, %[a0]\n\t"
+            "smlad %[a1], %[v], r6, %[a1]\n\t"
+            "smlad %[a2], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], %[o2b]]\n\t"
+            "smlad %[a0], %[v], r9, %[a0]\n\t"
+            "smlad %[a1], %[v], r7, %[a1]\n\t"
+            "smlad %[a2], %[v], r5, %[a2]\n\t"
+            // plane row 3: output 1 (ky 2), output 2 (ky 1), output 3 (ky 0)
+            "ldr %[v], [%[r], %[o3]]\n\t"
+            "smlad %[a1], %[v], r8, %[a1]\n\t"
+            "smlad %[a2], %[v], r6, %[a2]\n\t"
+            "smlad %[a3], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], %[o3b]]\n\t"
+            "smlad %[a1], %[v], r9, %[a1]\n\t"
+            "smlad %[a2], %[v], r7, %[a2]\n\t"
+            "smlad %[a3], %[v], r5, %[a3]\n\t"
+            // plane row 4: output 2 (ky 2), output 3 (ky 1)
+            "ldr %[v], [%[r], %[o4]]\n\t"
+            "smlad %[a2], %[v], r8, %[a2]\n\t"
+            "smlad %[a3], %[v], r6, %[a3]\n\t"
+            "ldr %[v], [%[r], %[o4b]]\n\t"
+            "smlad %[a2], %[v], r9, %[a2]\n\t"
+            "smlad %[a3], %[v], r7, %[a3]\n\t"
+            // plane row 5: output 3 (ky 2)
+            "ldr %[v], [%[r], %[o5]]\n\t"
+            "smlad %[a3], %[v], r8, %[a3]\n\t"
+            "ldr %[v], [%[r], %[o5b]]\n\t"
+            "smlad %[a3], %[v], r9, %[a3]"
+            : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3]), [v] "+&r"(v), "=&r"(w00), "=&r"(w01), "=&r"(w10), "=&r"(w11), "=&r"(w20),
+              "=&r"(w21)
+            : [r] "r"(r), [b] "r"(bias), [o1] "n"(1 * kRow), [o1b] "n"(1 * kRow + 4), [o2] "n"(2 * kRow), [o2b] "n"(2 * kRow + 4), [o3] "n"(3 * kRow), [o3b] "n"(3 * kRow + 4), [o4] "n"(4 * kRow), [o4b] "n"(4 * kRow + 4), [o5] "n"(5 * kRow), [o5b] "n"(5 * kRow + 4)
+            : "memory");
+}
+
+template <int32_t Stride>
+QMCU_KERNEL_INLINE void macTile3x2(const int16_t* r, const uint32_t* wk, int32_t bias, int32_t (&acc)[5]) {
+    register uint32_t w00 __asm__("r4");
+    register uint32_t w01 __asm__("r5");
+    register uint32_t w10 __asm__("r6");
+    register uint32_t w11 __asm__("r7");
+    register uint32_t w20 __asm__("r8");
+    register uint32_t w21 __asm__("r9");
+    uint32_t v = reinterpret_cast<uintptr_t>(wk);  // the weight pointer, then each loaded plane word
+    constexpr int32_t kRow = 2 * Stride;           // bytes per plane row
+    __asm__("ldmia %[v], {r4, r5, r6, r7, r8, r9}\n\t"
+            // plane row 0: output 0 (ky 0)
+            "ldr %[v], [%[r]]\n\t"
+            "smlad %[a0], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], #4]\n\t"
+            "smlad %[a0], %[v], r5, %[a0]\n\t"
+            // plane row 1: output 0 (ky 1), output 1 (ky 0)
+            "ldr %[v], [%[r], %[o1]]\n\t"
+            "smlad %[a0], %[v], r6, %[a0]\n\t"
+            "smlad %[a1], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], %[o1b]]\n\t"
+            "smlad %[a0], %[v], r7, %[a0]\n\t"
+            "smlad %[a1], %[v], r5, %[a1]\n\t"
+            // plane row 2: output 0 (ky 2), output 1 (ky 1), output 2 (ky 0)
+            "ldr %[v], [%[r], %[o2]]\n\t"
+            "smlad %[a0], %[v], r8, %[a0]\n\t"
+            "smlad %[a1], %[v], r6, %[a1]\n\t"
+            "smlad %[a2], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], %[o2b]]\n\t"
+            "smlad %[a0], %[v], r9, %[a0]\n\t"
+            "smlad %[a1], %[v], r7, %[a1]\n\t"
+            "smlad %[a2], %[v], r5, %[a2]\n\t"
+            // plane row 3: output 1 (ky 2), output 2 (ky 1), output 3 (ky 0)
+            "ldr %[v], [%[r], %[o3]]\n\t"
+            "smlad %[a1], %[v], r8, %[a1]\n\t"
+            "smlad %[a2], %[v], r6, %[a2]\n\t"
+            "smlad %[a3], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], %[o3b]]\n\t"
+            "smlad %[a1], %[v], r9, %[a1]\n\t"
+            "smlad %[a2], %[v], r7, %[a2]\n\t"
+            "smlad %[a3], %[v], r5, %[a3]\n\t"
+            // plane row 4: output 2 (ky 2), output 3 (ky 1), output 4 (ky 0)
+            "ldr %[v], [%[r], %[o4]]\n\t"
+            "smlad %[a2], %[v], r8, %[a2]\n\t"
+            "smlad %[a3], %[v], r6, %[a3]\n\t"
+            "smlad %[a4], %[v], r4, %[b]\n\t"
+            "ldr %[v], [%[r], %[o4b]]\n\t"
+            "smlad %[a2], %[v], r9, %[a2]\n\t"
+            "smlad %[a3], %[v], r7, %[a3]\n\t"
+            "smlad %[a4], %[v], r5, %[a4]\n\t"
+            // plane row 5: output 3 (ky 2), output 4 (ky 1)
+            "ldr %[v], [%[r], %[o5]]\n\t"
+            "smlad %[a3], %[v], r8, %[a3]\n\t"
+            "smlad %[a4], %[v], r6, %[a4]\n\t"
+            "ldr %[v], [%[r], %[o5b]]\n\t"
+            "smlad %[a3], %[v], r9, %[a3]\n\t"
+            "smlad %[a4], %[v], r7, %[a4]\n\t"
+            // plane row 6: output 4 (ky 2)
+            "ldr %[v], [%[r], %[o6]]\n\t"
+            "smlad %[a4], %[v], r8, %[a4]\n\t"
+            "ldr %[v], [%[r], %[o6b]]\n\t"
+            "smlad %[a4], %[v], r9, %[a4]"
+            : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3]), [a4] "=&r"(acc[4]), [v] "+&r"(v), "=&r"(w00), "=&r"(w01), "=&r"(w10), "=&r"(w11), "=&r"(w20),
+              "=&r"(w21)
+            : [r] "r"(r), [b] "r"(bias), [o1] "n"(1 * kRow), [o1b] "n"(1 * kRow + 4), [o2] "n"(2 * kRow), [o2b] "n"(2 * kRow + 4), [o3] "n"(3 * kRow), [o3b] "n"(3 * kRow + 4), [o4] "n"(4 * kRow), [o4b] "n"(4 * kRow + 4), [o5] "n"(5 * kRow), [o5b] "n"(5 * kRow + 4), [o6] "n"(6 * kRow), [o6b] "n"(6 * kRow + 4)
+            : "memory");
+}
+
+#endif  // QMCU_KERNELS_DSP_NATIVE
+
+// Requantize the T accumulators of one channel, clamp them (kClamp: to [qmin, qmax], lo4/hi4 in every byte lane;
+// else the layer's clamp is all of int8) and store them Step bytes apart.
+template <int T, int32_t Step, bool kClamp>
+QMCU_KERNEL_INLINE void finishTile(const int32_t (&acc)[T], const ChannelScale* scale, int8_t* out, uint32_t lo4,
+                                   uint32_t hi4) {
+#if QMCU_KERNELS_DSP_NATIVE
+    if constexpr (4 * Step <= 4095) {  // STRB immediate offsets
+        int first = 0;
+        if constexpr (T >= 4) {
+            if constexpr (kClamp) {
+                finish4Clamped<Step>(acc, scale, out, lo4, hi4);
+            } else {
+                finish4Saturated<Step>(acc, scale, out);
+            }
+            first = 4;
+        }
 #pragma GCC unroll 4
+        for (int t = first; t < T; ++t) {
+            finish1<kClamp>(acc[t], scale, out + t * Step, lo4, hi4);
+        }
+        return;
+    }
+#endif
+    int32_t v[T];
+#pragma GCC unroll 5
+    for (int t = 0; t < T; ++t) {
+        v[t] = kisa::ssat8(scale->scale(acc[t]));
+    }
+#pragma GCC unroll 2
+    for (int t0 = 0; t0 < T; t0 += 4) {
+        uint32_t packed = 0;
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            if (t0 + k < T) {
+                packed |= (static_cast<uint32_t>(v[t0 + k]) & 0xFFu) << (8 * k);
+            }
+        }
+        packed = kisa::clampBytes(packed, lo4, hi4);
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            if (t0 + k < T) {
+                out[(t0 + k) * Step] = static_cast<int8_t>(static_cast<uint8_t>(packed >> (8 * k)));
+            }
+        }
+    }
+}
+
+// T outputs (1..5) down one output column of one channel: plane window r (at the tile's first output), the
+// channel's kernel pairs wk (KH * kPairs words). With SH < KH the outputs share plane rows, and each pair
+// word is loaded once for all of them.
+template <class S, int T, bool kClamp>
+QMCU_KERNEL_INLINE void tile(const int16_t* r, const uint32_t* wk, int32_t bias, const ChannelScale* scale,
+                             int8_t* out, uint32_t lo4, uint32_t hi4) {
+    int32_t acc[T];
+#if QMCU_KERNELS_DSP_NATIVE
+    if constexpr ((T == 4 || T == 5) && S::kKH == 3 && S::kPairs == 2 && S::kSH == 1 &&
+                  2 * (T + 1) * S::kPlaneStride + 4 <= 4095) {
+        macTile3x2<S::kPlaneStride>(r, wk, bias, acc);
+        finishTile<T, S::kOW * S::kCout, kClamp>(acc, scale, out, lo4, hi4);
+        return;
+    }
+#endif
+#pragma GCC unroll 5
     for (int t = 0; t < T; ++t) {
         acc[t] = bias;
     }
 #pragma GCC unroll 16
     for (int32_t ky = 0; ky < S::kKH; ++ky) {
-        const int16_t* row = r + ky * S::kPlaneStride;
-#pragma GCC unroll 4
-        for (int t = 0; t < T; ++t) {
 #pragma GCC unroll 16
-            for (int32_t q = 0; q < S::kPairs; ++q) {
-                acc[t] = kisa::smlad(static_cast<int32_t>(kisa::load32(row + t * S::kSW + 2 * q)), wk[ky][q], acc[t]);
+        for (int32_t q = 0; q < S::kPairs; ++q) {
+            const int32_t w = static_cast<int32_t>(wk[ky * S::kPairs + q]);
+#pragma GCC unroll 5
+            for (int t = 0; t < T; ++t) {
+                const int16_t* at = r + (t * S::kSH + ky) * S::kPlaneStride + 2 * q;
+                acc[t] = kisa::smlad(static_cast<int32_t>(kisa::load32(at)), w, acc[t]);
             }
         }
     }
-    int32_t v[T];
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-        v[t] = kisa::ssat8(scale.scale(acc[t]));
-    }
-    uint32_t packed = static_cast<uint32_t>(v[0]) & 0xFFu;
-#pragma GCC unroll 4
-    for (int t = 1; t < T; ++t) {
-        packed |= (static_cast<uint32_t>(v[t]) & 0xFFu) << (8 * t);
-    }
-    packed = kisa::clampBytes(packed, lo4, hi4);
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-        out[t * S::kCout] = static_cast<int8_t>(static_cast<uint8_t>(packed >> (8 * t)));
+    finishTile<T, S::kOW * S::kCout, kClamp>(acc, scale, out, lo4, hi4);
+}
+
+// Tiles of 5 when they divide the output height and 4 do not, else 4 (and a last, shorter tile).
+template <class S>
+constexpr int kColumnTile = (S::kOH % 5 == 0 && S::kOH % 4 != 0) ? 5 : 4;
+
+template <class S, bool kClamp>
+QMCU_KERNEL_INLINE void depthwiseChannels(int16_t* plane, const DepthwiseParams& p, const int8_t* in, int8_t* out) {
+    constexpr int kTile = kColumnTile<S>;
+    const uint32_t lo4 = kisa::replicate8(p.requant.qmin);
+    const uint32_t hi4 = kisa::replicate8(p.requant.qmax);
+    const uint32_t* wk = reinterpret_cast<const uint32_t*>(p.weights);
+    const int32_t* bias = p.biases;
+    const ChannelScale* scale = p.requant.scales;
+    for (int32_t c = 0; c < S::kCin; ++c) {
+        loadChannelDsp<S>(plane, in + c);
+        for (int32_t mi = 0; mi < S::kM; ++mi) {
+            const int32_t b = *bias++;
+            int8_t* o_col = out + (c * S::kM + mi);
+            for (int32_t ox = 0; ox < S::kOW; ++ox) {
+                const int16_t* r = plane + ox * S::kSW;
+                int8_t* o = o_col;
+                for (int32_t oy = 0; oy + kTile <= S::kOH; oy += kTile) {
+                    tile<S, kTile, kClamp>(r, wk, b, scale, o, lo4, hi4);
+                    r += kTile * S::kSH * S::kPlaneStride;
+                    o += kTile * S::kOW * S::kCout;
+                }
+                constexpr int kLast = S::kOH % kTile;
+                if constexpr (kLast != 0) {
+                    tile<S, kLast, kClamp>(r, wk, b, scale, o, lo4, hi4);
+                }
+                o_col += S::kCout;
+            }
+            wk += S::kKH * S::kPairs;
+            ++scale;
+        }
     }
 }
 
 template <class S>
 QMCU_KERNEL_NOINLINE void depthwiseDsp(void* scratch, const DepthwiseParams& p, const int8_t* in, int8_t* out) {
     constexpr Geometry kGeo = geometryOf<S>();
-    constexpr int kTile = 4;
     int16_t* plane = static_cast<int16_t*>(scratch);
     fillPlane(kGeo, plane, p.input_zero_point);
     zeroSlack(kGeo, plane, S::kW + S::kPadL + S::kPadR);
-    const uint32_t lo4 = kisa::replicate8(p.requant.qmin);
-    const uint32_t hi4 = kisa::replicate8(p.requant.qmax);
-    const uint32_t* wp = reinterpret_cast<const uint32_t*>(p.weights);
-    for (int32_t c = 0; c < S::kCin; ++c) {
-        loadChannel(kGeo, plane, in, c);
-        for (int32_t mi = 0; mi < S::kM; ++mi) {
-            const int32_t o = c * S::kM + mi;
-            int32_t wk[S::kKH][S::kPairs];
-#pragma GCC unroll 16
-            for (int32_t ky = 0; ky < S::kKH; ++ky) {
-#pragma GCC unroll 16
-                for (int32_t q = 0; q < S::kPairs; ++q) {
-                    wk[ky][q] = static_cast<int32_t>(wp[ky * S::kPairs + q]);
-                }
-            }
-            wp += S::kKH * S::kPairs;
-            const int32_t bias = p.biases[o];
-            const ChannelScale scale = p.requant.scales[o];
-            int8_t* o_row = out + o;
-            for (int32_t oy = 0; oy < S::kOH; ++oy) {
-                const int16_t* r = plane + oy * S::kSH * S::kPlaneStride;
-                for (int32_t ox = 0; ox + kTile <= S::kOW; ox += kTile) {
-                    tile<S, kTile>(r, wk, bias, scale, o_row, lo4, hi4);
-                    r += kTile * S::kSW;
-                    o_row += kTile * S::kCout;
-                }
-                constexpr int kLast = S::kOW % kTile;
-                if constexpr (kLast != 0) {
-                    tile<S, kLast>(r, wk, bias, scale, o_row, lo4, hi4);
-                    o_row += kLast * S::kCout;
-                }
-            }
-        }
+    if (p.requant.qmin == -128 && p.requant.qmax == 127) {
+        depthwiseChannels<S, false>(plane, p, in, out);  // SSAT is the whole clamp
+    } else {
+        depthwiseChannels<S, true>(plane, p, in, out);
     }
 }
 

@@ -254,6 +254,93 @@ QMCU_KERNEL_INLINE void loadBiases(Acc<R>& acc, const int32_t* bias) {
     }
 }
 
+#if QMCU_KERNELS_DSP_NATIVE
+
+// One full group of 4 rows, scheduled by hand: the biases by one LDM into r0-r3 (the accumulators), every chunk
+// as in macChunk, then per row one LDM of its ChannelScale {multiplier, post_shift, round_hi, round_lo} into
+// r4-r7 and RightShiftRequant::scale (AND, ADDS, ADC, SMLAL, ASR), SSAT and BFI into one word, the four-lane
+// clamp (SSUB8/SEL twice) and one word store: 36 instructions for the group's requantization.
+// bias, s and out advance past the group, wp past its weights.
+#define QMCU_GEMV_SCALE_ROW(A)                                                                          \
+    "ldmia %[s]!, {r4, r5, r6, r7}\n\t"                                                                 \
+    "and %[t], " A ", #0x80000000\n\t"                                                                  \
+    "adds r7, r7, %[t]\n\t"                                                                             \
+    "adc r6, r6, " A ", asr #31\n\t"                                                                    \
+    "smlal r7, r6, " A ", r4\n\t"                                                                       \
+    "asr r6, r6, r5\n\t"
+
+template <int32_t Kp>
+QMCU_KERNEL_INLINE void group4(const uint32_t* x16, const uint32_t*& wp, const int32_t*& bias,
+                               const ChannelScale*& s, int8_t*& out, uint32_t lo4, uint32_t hi4) {
+    register int32_t a0 __asm__("r0");
+    register int32_t a1 __asm__("r1");
+    register int32_t a2 __asm__("r2");
+    register int32_t a3 __asm__("r3");
+    register uint32_t x0 __asm__("r4");
+    register uint32_t x1 __asm__("r5");
+    register uint32_t x2 __asm__("r6");
+    register uint32_t x3 __asm__("r7");
+    register uint32_t w0 __asm__("r8");
+    register uint32_t w1 __asm__("r9");
+    register uint32_t w2 __asm__("r10");
+    register uint32_t w3 __asm__("r11");
+    __asm__("ldmia %[b]!, {%[a0], %[a1], %[a2], %[a3]}"
+            : [a0] "=r"(a0), [a1] "=r"(a1), [a2] "=r"(a2), [a3] "=r"(a3), [b] "+r"(bias)
+            :
+            : "memory");
+    const uint32_t* xp = x16;
+    const uint32_t* w = wp;
+    constexpr int32_t kChunks = Kp / gemv_layout::kChunk;
+#pragma GCC unroll 16
+    for (int32_t c = 0; c < kChunks; ++c) {
+        __asm__("ldmia %[xp]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"
+                "ldmia %[wp]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
+                "smlad %[a0], %[x0], %[w0], %[a0]\n\t"
+                "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+                "smlad %[a0], %[x2], %[w2], %[a0]\n\t"
+                "smlad %[a0], %[x3], %[w3], %[a0]\n\t"
+                "ldmia %[wp]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
+                "smlad %[a1], %[x0], %[w0], %[a1]\n\t"
+                "smlad %[a1], %[x1], %[w1], %[a1]\n\t"
+                "smlad %[a1], %[x2], %[w2], %[a1]\n\t"
+                "smlad %[a1], %[x3], %[w3], %[a1]\n\t"
+                "ldmia %[wp]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
+                "smlad %[a2], %[x0], %[w0], %[a2]\n\t"
+                "smlad %[a2], %[x1], %[w1], %[a2]\n\t"
+                "smlad %[a2], %[x2], %[w2], %[a2]\n\t"
+                "smlad %[a2], %[x3], %[w3], %[a2]\n\t"
+                "ldmia %[wp]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
+                "smlad %[a3], %[x0], %[w0], %[a3]\n\t"
+                "smlad %[a3], %[x1], %[w1], %[a3]\n\t"
+                "smlad %[a3], %[x2], %[w2], %[a3]\n\t"
+                "smlad %[a3], %[x3], %[w3], %[a3]"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(xp), [wp] "+r"(w),
+                  [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w0] "=&r"(w0), [w1] "=&r"(w1),
+                  [w2] "=&r"(w2), [w3] "=&r"(w3)
+                :
+                : "memory");
+    }
+    wp = w;
+    uint32_t packed;
+    uint32_t t;
+    __asm__ volatile(QMCU_GEMV_SCALE_ROW("%[a0]") "ssat %[pk], #8, r6\n\t"
+            QMCU_GEMV_SCALE_ROW("%[a1]") "ssat r6, #8, r6\n\t" "bfi %[pk], r6, #8, #8\n\t"
+            QMCU_GEMV_SCALE_ROW("%[a2]") "ssat r6, #8, r6\n\t" "bfi %[pk], r6, #16, #8\n\t"
+            QMCU_GEMV_SCALE_ROW("%[a3]") "ssat r6, #8, r6\n\t" "bfi %[pk], r6, #24, #8\n\t"
+            "ssub8 %[t], %[pk], %[lo]\n\t"
+            "sel %[pk], %[pk], %[lo]\n\t"
+            "ssub8 %[t], %[pk], %[hi]\n\t"
+            "sel %[pk], %[hi], %[pk]\n\t"
+            "str %[pk], [%[out]], #4"
+            : [pk] "=&r"(packed), [t] "=&r"(t), [s] "+r"(s), [out] "+r"(out), "=&r"(x0), "=&r"(x1), "=&r"(x2),
+              "=&r"(x3)
+            : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [lo] "r"(lo4), [hi] "r"(hi4)
+            : "memory", "cc");
+}
+#undef QMCU_GEMV_SCALE_ROW
+
+#endif  // QMCU_KERNELS_DSP_NATIVE
+
 // All Rows outputs of one widened column x16 (depth Kp): the weights, biases and scales of every row.
 template <int32_t Kp, int32_t Rows>
 QMCU_KERNEL_INLINE void rowsDsp(const uint32_t* x16, const int16_t* weights, const int32_t* bias,
@@ -261,6 +348,9 @@ QMCU_KERNEL_INLINE void rowsDsp(const uint32_t* x16, const int16_t* weights, con
     const uint32_t* wp = reinterpret_cast<const uint32_t*>(weights);
     constexpr int kRows = gemv_layout::kGroupRows;
     for (int32_t g = 0; g < Rows / kRows; ++g) {
+#if QMCU_KERNELS_DSP_NATIVE
+        group4<Kp>(x16, wp, bias, s, out, lo4, hi4);
+#else
         Acc<kRows> acc;
         loadBiases(acc, bias);
         macGroup<Kp, kRows>(acc, x16, wp);
@@ -268,6 +358,7 @@ QMCU_KERNEL_INLINE void rowsDsp(const uint32_t* x16, const int16_t* weights, con
         bias += kRows;
         s += kRows;
         out += kRows;
+#endif
     }
     constexpr int kLast = Rows % kRows;
     if constexpr (kLast != 0) {

@@ -1,0 +1,241 @@
+"""The convolution kernel family (firmware/runtime/qmcu/kernels/) on the Cortex-M cores, and its speed.
+
+(a) The headers compile cleanly (-Wall -Wextra -Wpedantic -Werror, freestanding at STD=0 FLOAT=0) for every
+    Cortex-M core of the boards, DSP boards also forced scalar, at -O0 and -Os.
+(b) QEMU: every op (conv2d, conv1d, pointwise, depthwise, max/avg/global-average pooling, add) equals
+    quant/conv_reference.py bit for bit on qemu-m0, qemu-m3 (scalar variant), qemu-m4, qemu-m33, qemu-m7 (DSP
+    variant), on random layers with the shape remainders that matter.
+(c) MLPerf Tiny's keyword-spotting DS-CNN on qemu-m4 at -O2: bit-exact, and the exact QEMU instruction count of
+    every layer from call to return (plugin, as kernel_checks.measure), printed as a table (MACs, instructions,
+    instructions per MAC) next to CMSIS-NN's counts from the issue; the whole network must stay within the
+    issue's goal. Run ``python host_tests/target/test_conv_kernels_qemu.py`` to print the table alone.
+
+The Python side is unit/test_conv_reference.py, the host g++ check host_cpp/test_conv_kernels_host.py.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+if __name__ == "__main__":  # run as a script: the test helpers beside conftest.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conv_cases import (
+    KWS_BENCH,
+    KWS_CALLS,
+    KWS_MACS,
+    KWS_TOTAL_MACS,
+    Case,
+    add_case,
+    cases_header,
+    check_kws_output,
+    check_output,
+    conv2d_case,
+    depthwise_case,
+    kws_header,
+    kws_inputs,
+    kws_network,
+    pointwise_case,
+    pool_case,
+    program_source,
+)
+
+from conftest import WARNINGS
+from kernel_checks import QEMU_BOARDS, RUN_TIMEOUT_S, _parallel, _require_cross, build_target, measure
+from qmcu.boards import Board
+from qmcu.build import cross
+from qmcu.paths import RUNTIME_INCLUDE
+from qmcu.run import insn_plugin
+from qmcu.run.qemu import run_qemu
+
+CHECK_BOARD_IDS = ("qemu-m0", "qemu-m3", "qemu-m4", "qemu-m33", "qemu-m7")
+CHECK_BOARDS = [b for b in QEMU_BOARDS if b.id in CHECK_BOARD_IDS]
+M4 = next(b for b in QEMU_BOARDS if b.id == "qemu-m4")
+KWS_RUNS = 2
+KWS_GOAL = 3_200_000  # the issue's whole-network goal on qemu-m4 (<= 1.2 instructions per MAC)
+# CMSIS-NN (commit 99f736a, wrappers, GCC 12 -O2) per call on qemu-m4, from the issue.
+CMSIS = {"kws_conv": 1_118_142, "kws_dw": 553_002, "kws_pw": 1_047_177, "kws_pool": 50_733}
+CMSIS_TOTAL = 7_571_748
+
+
+# --- (a) the headers at every core --------------------------------------------------------------------------
+
+CORNER_CPP = r"""
+#include <qmcu/kernels/add.hpp>
+#include <qmcu/kernels/conv.hpp>
+#include <qmcu/kernels/depthwise.hpp>
+#include <qmcu/kernels/pointwise.hpp>
+#include <qmcu/kernels/pool.hpp>
+// One instance of every op, tails included.
+extern "C" void corner_entry(void* s, const qmcu::ConvParams* c, const qmcu::DepthwiseParams* d,
+                             const qmcu::PointwiseParams* p, const qmcu::PoolParams* q, const qmcu::AddParams* a,
+                             const int8_t* in, int8_t* out) {
+    qmcu::conv2d<qmcu::ConvShape<9, 7, 3, 5, 3, 2, 2, 1, 1, 0, 1, 1>>(s, *c, in, out);
+    qmcu::depthwiseConv2d<qmcu::DepthwiseShape<6, 5, 3, 2, 3, 3, 1, 2, 1, 1, 0, 2>>(s, *d, in, out);
+    qmcu::pointwise<qmcu::PointwiseShape<5, 13, 7>>(s, *p, in, out);
+    qmcu::pointwise<qmcu::PointwiseShape<125, 64, 64>>(s, *p, in, out);
+    qmcu::maxPool2d<qmcu::PoolShape<7, 6, 5, 3, 3, 2, 2, 1, 1, 1, 1>>(s, *q, in, out);
+    qmcu::avgPool2d<qmcu::PoolShape<7, 6, 6, 2, 2, 2, 2, 0, 0, 0, 0>>(s, *q, in, out);
+    qmcu::avgPool2d<qmcu::PoolShape<17, 17, 3, 17, 17, 1, 1, 0, 0, 0, 0>>(s, *q, in, out);
+    qmcu::add<qmcu::AddShape<33>>(s, *a, in, in + 40, out);
+}
+"""
+
+
+def test_headers_build_for_every_core(tmp_path: Path) -> None:
+    _require_cross()
+    src = tmp_path / "corner.cpp"
+    src.write_text(CORNER_CPP)
+    jobs: list[tuple[str, list[str]]] = []
+    for std, free in ((0, ["-ffreestanding"]), (1, [])):
+        for variant in ("", "-DQMCU_KERNELS_EMULATE_DSP=1"):
+            jobs.append((f"host std{std} {variant or 'default'}",
+                         ["g++", *WARNINGS, "-O2", *free, f"-I{RUNTIME_INCLUDE}", f"-DQMCU_STD={std}",
+                          *([variant] if variant else []), "-c", str(src), "-o", os.devnull]))
+    seen = set()
+    for board in QEMU_BOARDS:
+        if (board.cpu, board.dsp) in seen:
+            continue
+        seen.add((board.cpu, board.dsp))
+        variants = [("-O2", {}), ("-O0", {})]
+        if board.dsp:
+            variants += [("-O2", {"QMCU_KERNELS_FORCE_SCALAR": "1"}), ("-Os", {})]
+        for opt, defines in variants:
+            compiler = cross.target_compiler(board, board.corners[0], opt, defines=defines)
+            jobs.append((f"{board.id} {opt} {defines or ''}", compiler.compile_argv(src, os.devnull)))
+
+    def run(job: tuple[str, list[str]]) -> str | None:
+        proc = subprocess.run(job[1], capture_output=True, text=True, check=False)
+        return None if proc.returncode == 0 else f"{job[0]}: {proc.stderr[-2000:]}"
+
+    failures = [f for f in _parallel(jobs, run) if f]
+    assert not failures, "\n".join(failures)
+
+
+# --- (b) bit-exact on the cores -----------------------------------------------------------------------------
+
+def qemu_cases() -> list[Case]:
+    """Fewer and smaller shapes than on the host (each shape is a template instance; qemu-m0 has 16 KB of RAM)."""
+    rng = random.Random(1313)
+    cases = [pointwise_case(rng, 5, cin, cout) for cin, cout in ((1, 3), (3, 5), (5, 7), (7, 4), (8, 8), (64, 13))]
+    cases += [pointwise_case(rng, 30, 64, 64), pointwise_case(rng, 4, 12, 6, exact=True),
+              pointwise_case(rng, 6, 9, 9, in_place=True)]
+    cases += [conv2d_case(rng, 49, 10, 1, 8, (10, 4), (2, 2), (4, 5, 1, 1)),
+              conv2d_case(rng, 7, 6, 3, 5, (3, 3), (2, 2), (2, 0, 0, 0)),
+              conv2d_case(rng, 6, 7, 5, 4, (2, 3), (1, 2), (0, 2, 0, 0)),
+              conv2d_case(rng, 7, 5, 7, 3, (3, 2), (2, 1), (0, 0, 2, 0)),
+              conv2d_case(rng, 5, 6, 2, 6, (2, 2), (1, 1), (0, 0, 0, 2)),
+              conv2d_case(rng, 1, 21, 3, 7, (1, 5), (1, 2), (0, 0, 2, 2)),
+              conv2d_case(rng, 5, 5, 3, 4, (3, 3), (1, 1), (1, 1, 1, 1), exact=True)]
+    # depthwise: the hand-scheduled 3-row tiles (5 tall: OH 25; 4 tall with a last tile of 1..3: OH 8, 9, 11),
+    # clamped and saturated only (clamp = all of int8), then the generic code
+    full, relu = (-128, 127), (-20, 127)
+    cases += [depthwise_case(rng, 25, 5, 16, 1, (3, 3), (1, 1), (1, 1, 1, 1), clamp=full),
+              depthwise_case(rng, 25, 3, 8, 1, (3, 3), (1, 1), (1, 1, 1, 1), clamp=relu),
+              depthwise_case(rng, 8, 4, 5, 2, (3, 4), (1, 2), (1, 1, 2, 1), clamp=full),
+              depthwise_case(rng, 9, 6, 3, 1, (3, 3), (1, 1), (1, 1, 0, 2), clamp=relu),
+              depthwise_case(rng, 13, 5, 7, 1, (3, 3), (1, 1), (1, 1, 1, 1), clamp=(-50, 40)),
+              depthwise_case(rng, 11, 7, 4, 2, (3, 3), (1, 1), (0, 0, 1, 1), clamp=full),
+              depthwise_case(rng, 7, 6, 3, 2, (3, 3), (2, 2), (1, 0, 1, 0)),
+              depthwise_case(rng, 6, 7, 5, 1, (2, 3), (1, 2), (0, 1, 0, 1)),
+              depthwise_case(rng, 8, 5, 7, 2, (10, 4), (2, 1), (4, 5, 1, 1)),
+              depthwise_case(rng, 1, 17, 4, 1, (1, 5), (1, 1), (0, 0, 2, 2)),
+              depthwise_case(rng, 6, 6, 3, 2, (3, 3), (1, 1), (1, 1, 1, 1), exact=True)]
+    cases += [pool_case(rng, "max", 7, 6, 5, (3, 3), (2, 2), (1, 1, 1, 1)),
+              pool_case(rng, "max", 6, 7, 8, (2, 2), (2, 2), (0, 1, 0, 1)),
+              pool_case(rng, "avg", 7, 9, 7, (2, 2), (2, 2)),
+              pool_case(rng, "avg", 25, 5, 16, (25, 5), (1, 1)),
+              pool_case(rng, "avg", 17, 17, 3, (17, 17), (1, 1), clamp=(-128, 127))]
+    cases += [add_case(rng, n) for n in (1, 7, 64)]
+    cases += [add_case(rng, 50, in_place=True), add_case(rng, 40, scales=(0.02, 0.02, 0.04), clamp=(-128, 127))]
+    return cases
+
+
+@pytest.fixture(scope="module")
+def qemu_apps(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Case], dict[str, Path]]:
+    _require_cross()
+    work = tmp_path_factory.mktemp("conv_kernels_qemu")
+    cases = qemu_cases()
+    header = work / "conv_cases.hpp"
+    header.write_text(cases_header(cases))
+    source = program_source(header, target=True)
+    elfs = _parallel(CHECK_BOARDS, lambda b: build_target(b, source, work / b.id))
+    return cases, {b.id: elf for b, elf in zip(CHECK_BOARDS, elfs, strict=True)}
+
+
+def test_the_check_boards_exist() -> None:
+    assert [b.id for b in CHECK_BOARDS] == sorted(CHECK_BOARD_IDS, key=[b.id for b in QEMU_BOARDS].index)
+    assert {b.dsp for b in CHECK_BOARDS} == {True, False}
+
+
+@pytest.mark.parametrize("board", CHECK_BOARDS, ids=lambda b: f"{b.id}-{'dsp' if b.dsp else 'scalar'}")
+def test_qemu_kernels_equal_the_reference(qemu_apps: tuple[list[Case], dict[str, Path]], board: Board) -> None:
+    cases, elfs = qemu_apps
+    result = run_qemu(board, elfs[board.id], RUN_TIMEOUT_S)
+    assert result.exit_code == 0, result.output_text[-2000:]
+    compared = check_output(result.output_text, cases, "dsp" if board.dsp else "scalar", board.id)
+    print(f"{board.id} ({board.cpu}, {'dsp' if board.dsp else 'scalar'}): {len(cases)} cases, {compared} output "
+          "bytes bit-exact")
+
+
+# --- (c) the KWS DS-CNN on qemu-m4 --------------------------------------------------------------------------
+
+def kws_measure(work: Path, board: Board = M4) -> dict[str, list[int]]:
+    """Build the KWS bench for the board (-O2), check it bit-exact, and return the instruction counts of every
+    call of every kws_* function (one window per call)."""
+    work.mkdir(parents=True, exist_ok=True)
+    net = kws_network()
+    inputs = kws_inputs(KWS_RUNS)
+    header = work / "kws_layers.hpp"
+    header.write_text(kws_header(net, inputs))
+    source = f"#include \"{header}\"\n#include \"{KWS_BENCH}\"\n"
+    elf = build_target(board, source, work / board.id)
+    so = insn_plugin.build_plugin(work)
+    counts: dict[str, list[int]] = {}
+    for func in (*KWS_MACS, "kws_infer"):
+        windows, text = measure(board, elf, so, func, work)
+        assert text.splitlines()[0] == "variant dsp", text[:200]
+        check_kws_output(text, net, inputs, f"{board.id} {func}")
+        counts[func] = windows
+    return counts
+
+
+def kws_table(counts: dict[str, list[int]]) -> list[str]:
+    rows = [f"{'layer':<24}{'MACs':>10}{'instructions':>14}{'per MAC':>9}{'CMSIS-NN':>11}{'per MAC':>9}"]
+    for func, macs in KWS_MACS.items():
+        n = max(counts[func])
+        cmsis = CMSIS.get(func)
+        ref = f"{cmsis:>11,}{cmsis / macs:>9.2f}" if cmsis else f"{'':>11}{'':>9}"
+        calls = f" x{KWS_CALLS[func]}" if KWS_CALLS[func] > 1 else ""
+        rows.append(f"{func + calls:<24}{macs:>10,}{n:>14,}{n / macs:>9.3f}{ref}")
+    total = max(counts["kws_infer"])
+    rows.append(f"{'whole network (kws_infer)':<24}{KWS_TOTAL_MACS:>10,}{total:>14,}{total / KWS_TOTAL_MACS:>9.3f}"
+                f"{CMSIS_TOTAL:>11,}{CMSIS_TOTAL / KWS_TOTAL_MACS:>9.2f}")
+    return rows
+
+
+@pytest.mark.parametrize("board", [M4], ids=lambda b: b.id)
+def test_kws_dscnn_is_bit_exact_and_within_the_goal(board: Board, tmp_path: Path) -> None:
+    _require_cross()
+    counts = kws_measure(tmp_path, board)
+    print("\n" + "\n".join(kws_table(counts)))
+    for func, calls in KWS_CALLS.items():
+        assert len(counts[func]) == 2 * calls * KWS_RUNS, (func, counts[func])  # the trace and kws_infer
+        assert min(counts[func]) == max(counts[func]), f"{func}: data-dependent counts {counts[func]}"
+    total = max(counts["kws_infer"])
+    layers = sum(max(counts[f]) * KWS_CALLS[f] for f in KWS_MACS)
+    assert layers <= total, (layers, total)
+    assert total <= KWS_GOAL, f"KWS DS-CNN: {total} instructions per inference, goal {KWS_GOAL}"
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print("\n".join(kws_table(kws_measure(Path(tmp)))))
