@@ -7,3 +7,10 @@
 #include "qaffine.hpp"
 #include "qcalibration.hpp"
 #include "qdense.hpp"
+// The convolution kernel family (issue 13): templates and inline functions only, so an image that does not
+// call them is unchanged.
+#include "kernels/add.hpp"
+#include "kernels/conv.hpp"
+#include "kernels/depthwise.hpp"
+#include "kernels/pointwise.hpp"
+#include "kernels/pool.hpp"
