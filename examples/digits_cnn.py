@@ -1,8 +1,8 @@
 """A small CNN on scikit-learn's bundled 8x8 digits, as a model file: conv, depthwise, pooling, a residual
 block, global average pooling and a linear head (issue 13's first example).
 
-`scons model=examples/digits_cnn.py board=qemu-m4 run` trains it here (full-batch Adam, seed 42, a few
-seconds on a CPU), calibrates on the training split and judges the held-out 360 images on the target.
+`scons model=examples/digits_cnn.py board=qemu-m4 run` trains it here (full-batch Adam, seed 42, 80 epochs,
+about five seconds on a CPU), calibrates on the training split and judges the held-out 360 images on the target.
 """
 
 import numpy as np
@@ -48,7 +48,9 @@ def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return train_test_split(x, digits.target.astype(np.int64), test_size=0.2, random_state=0, stratify=digits.target)
 
 
-def model(seed: int = 42, epochs: int = 150, lr: float = 0.01) -> nn.Module:
+def model() -> nn.Module:
+    # No parameters named like qmcu's training options (seed, epochs, lr): their defaults are the XOR's.
+    seed, epochs, lr = 42, 80, 0.01
     torch.manual_seed(seed)
     torch.set_num_threads(1)
     x_train, _, y_train, _ = _data()

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from qmcu.boards import Board, Corner
-from qmcu.quant.intmodel import Dense, IntModel, Lut
+from qmcu.quant.intmodel import Add, Conv, Dense, IntModel, Lut, Pool
 
 # The firmware's code, runtime, start-up and libraries: under 23 KB in every image the matrix builds.
 CODE_RESERVE = 48 * 1024
@@ -37,6 +37,11 @@ def model_bytes(model: IntModel) -> int:
             total += 2 * len(lay.weights) + 4 * len(lay.bias) + 20 * lay.out_features
         elif isinstance(lay, Lut):
             total += 256
+        elif isinstance(lay, Conv):  # weights at most widened to int16, biases, a requantizer per channel
+            cout = len(lay.bias)
+            total += 2 * len(lay.weights) + 4 * cout + 20 * cout
+        elif isinstance(lay, Add | Pool):
+            total += 64
     return total
 
 

@@ -91,6 +91,13 @@ def header_renderers(model: IntModel) -> dict[str, Callable[[IntModel], str]]:
     """The headers a model's image includes, by file name: model.hpp, and weights.hpp for the seed tutorial."""
     from qmcu.codegen.seed_header import render_seed_header, seed_layers
 
+    if model.is_graph:
+        from qmcu.codegen.graph_header import render_graph_header
+
+        if seed_tutorial(model):
+            raise QmcuError(f"model {model.name} is a graph model; the seed tutorial's layer needs its 2-4-1 MLP",
+                            "remove seed_tutorial = True from the model file")
+        return {"model.hpp": render_graph_header}
     if not seed_tutorial(model):
         return {"model.hpp": render_model_header}
     seed_layers(model)  # refuse a model that is not the tutorial's network before writing anything

@@ -21,7 +21,7 @@ from qmcu import atomic
 from qmcu.codegen.cpp import banner, float_literal
 from qmcu.errors import QmcuError
 from qmcu.quant.intmodel import IntModel
-from qmcu.quant.reference import positive_min_q, quantize_rows
+from qmcu.quant.reference import positive_min_q, quantize_rows, target_order
 
 MODES = ("test", "xor", "exhaustive")
 MAX_EXHAUSTIVE_INPUTS = 2
@@ -87,7 +87,7 @@ def make_vectors(model: IntModel, mode: str, testset: Path, rows: tuple[int, int
         raise QmcuError(f"the image's part covers rows {start}..{stop - 1}, the test set has {len(floats)}",
                         "rerun: the build plans its images from the current test set")
     floats = floats[start:stop]
-    return Vectors(mode, quantize_rows(model, floats), floats, y[start:stop], first=start)
+    return Vectors(mode, quantize_rows(model, floats), target_order(model, floats), y[start:stop], first=start)
 
 
 def render_vectors_header(model: IntModel, vectors: Vectors) -> str:

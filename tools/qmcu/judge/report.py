@@ -14,28 +14,36 @@ import numpy as np
 
 from qmcu import atomic
 from qmcu.judge.verdict import Verdict
-from qmcu.quant.intmodel import Dense, IntModel
+from qmcu.quant.intmodel import Dense, IntModel, Lut
 
 logger = logging.getLogger(__name__)
 
 
 def layer_rows(model: IntModel, verdict: Verdict) -> list[dict[str, Any]]:
-    """name, weight_bytes (weights + biases, or the table), activation_bytes (output), instructions."""
+    """name, weight_bytes (weights + biases, or the table), activation_bytes (output), instructions, and macs
+    (multiply-accumulates, padded taps counted)."""
+    from qmcu.quant.graph_checks import layer_macs, tensor_sizes
+
+    sizes = tensor_sizes(model) if model.is_graph else {}
+    macs = layer_macs(model)
     rows = []
     for layer in model.layers:
         if isinstance(layer, Dense):
             weight_bytes = len(layer.weights) + 4 * len(layer.bias)
             act = layer.out_features
+        elif isinstance(layer, Lut):
+            weight_bytes, act = len(layer.table), sizes.get(layer.name, model.output_size)
         else:
-            weight_bytes, act = len(layer.table), model.output_size
+            weight_bytes = len(getattr(layer, "weights", [])) + 4 * len(getattr(layer, "bias", []))
+            act = sizes[layer.name]
         rows.append({"name": layer.name, "weight_bytes": weight_bytes, "activation_bytes": act,
-                     "instructions": verdict.layer_counts.get(layer.name)})
+                     "instructions": verdict.layer_counts.get(layer.name), "macs": macs[layer.name]})
     return rows
 
 
 def write_layers_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["name", "weight_bytes", "activation_bytes", "instructions"],
+    writer = csv.DictWriter(buf, fieldnames=["name", "weight_bytes", "activation_bytes", "instructions", "macs"],
                             lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
@@ -155,11 +163,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     out.append(f"{n - report['mismatches']}/{n} {exact} with the Python integer reference")
     stats = report.get("per_inference")
     if stats:
-        out.append(f"{unit} per inference: min {stats['min']} median {stats['median']:g} max {stats['max']}"
+        out.append(f"{unit} per inference: min {stats['min']} median {stats['median']:.12g} max {stats['max']}"
                    f" ({report['counter_source']})")
         if report.get("counter_minus_plugin") is not None:
             p = report["plugin_per_inference"]
-            out.append(f"  cross-check: QEMU plugin counts min {p['min']} median {p['median']:g} max {p['max']} inside "
+            out.append(f"  cross-check: QEMU plugin counts min {p['min']} median {p['median']:.12g} max {p['max']} inside "
                        f"qmcu_infer, exactly {report['counter_minus_plugin']} fewer for every one of "
                        f"{report['inferences']} calls")
         layers = ", ".join(f"{r['name']} {r['instructions']}" for r in report["layers"] if r["instructions"] is not None)

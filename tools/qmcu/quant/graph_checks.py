@@ -49,6 +49,23 @@ def tensor_sizes(model: IntModel) -> dict[str, int]:
     return out
 
 
+def layer_macs(model: IntModel) -> dict[str, int]:
+    """Multiply-accumulates per layer (a convolution's padded taps counted, as MLPerf and CMSIS-NN count)."""
+    from qmcu.quant.intmodel import Conv, Dense
+
+    out = {}
+    for lay in model.layers:
+        if isinstance(lay, Conv):
+            oh, ow, cout = lay.out_shape
+            taps = lay.kernel[0] * lay.kernel[1] * (1 if lay.depth_multiplier else lay.in_shape[2])
+            out[lay.name] = oh * ow * cout * taps
+        elif isinstance(lay, Dense):
+            out[lay.name] = lay.in_features * lay.out_features
+        else:
+            out[lay.name] = 0
+    return out
+
+
 def _bad(model: IntModel, what: str) -> QmcuError:
     return QmcuError(f"integer model {model.name}: {what}", "re-run quantization (qmcu quantize) to regenerate it")
 

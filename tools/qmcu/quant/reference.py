@@ -78,10 +78,15 @@ def quantize_rows(model: IntModel, floats: np.ndarray) -> np.ndarray:
     """The host-side input quantization (float32 division, lround, zero point, clamp) of every value."""
     q = np.array([[quantize_value(float(v), model.input_scale, model.input_zero_point) for v in row] for row in floats],
                  dtype=np.int64).reshape(len(floats), -1)
-    if model.input_shape is not None:  # a graph model's rows are (C, H, W) or (C, L): the target reads NHWC
-        c = model.input_shape[0]
-        q = q.reshape(len(q), c, -1).transpose(0, 2, 1).reshape(len(q), -1)
-    return q
+    return target_order(model, q)
+
+
+def target_order(model: IntModel, rows: np.ndarray) -> np.ndarray:
+    """Rows in the order the target reads them: a graph model's (C, H, W) or (C, L) samples channels last."""
+    if model.input_shape is None:
+        return rows
+    c = model.input_shape[0]
+    return rows.reshape(len(rows), c, -1).transpose(0, 2, 1).reshape(len(rows), -1)
 
 
 def predictions(model: IntModel, outputs: np.ndarray) -> np.ndarray:
