@@ -3,7 +3,8 @@
 quant/conv_reference.py bit for bit, in both variants (scalar, and the DSP code path on portable stand-ins), on
 random layers with every shape remainder that matters: channels 1, 3, 5, 7, 64 (not multiples of 4 or 8), odd
 widths, stride 2, padding on every side, a 10x4 kernel, depth multipliers 1 and 2, requantizers on the fast and
-the exact path, inputs and outputs at every byte alignment, in-place pointwise and add.
+the exact path, inputs and outputs at every byte alignment, in-place pointwise and add; pointwise with int16
+(pre-widened) and int8 weights.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ def host_cases() -> list[Case]:
     for cin in (1, 3, 5, 7, 8, 9, 16, 23, 64):
         for cout in (1, 2, 3, 4, 5, 7, 8, 13):
             cases.append(pointwise_case(rng, rng.choice((1, 3, 7)), cin, cout))
+    # the int8-weight layout: every pixel remainder (pixels % 4), Cin % 8, Cout, clamped and saturated only
+    for pixels, cin, cout in ((1, 1, 1), (2, 3, 5), (3, 7, 4), (4, 8, 3), (5, 9, 7), (6, 16, 2), (7, 23, 13), (9, 64, 8)):
+        cases.append(pointwise_case(rng, pixels, cin, cout, weight_bits=8))
+    cases += [pointwise_case(rng, 125, 64, 64, weight_bits=8, clamp=(-128, 127)),
+              pointwise_case(rng, 13, 24, 24, weight_bits=8, in_place=True),
+              pointwise_case(rng, 6, 12, 5, weight_bits=8, exact=True)]
     cases += [pointwise_case(rng, 125, 64, 64), pointwise_case(rng, 9, 64, 64, exact=True),
               pointwise_case(rng, 11, 17, 6, exact=True), pointwise_case(rng, 13, 24, 24, in_place=True),
               pointwise_case(rng, 7, 13, 5, in_place=True), pointwise_case(rng, 5, 6, 6, exact=True, in_place=True),
@@ -130,3 +137,4 @@ def test_the_cases_cover_the_remainders() -> None:
     assert any(p.in_hw[1] % 2 for p in convs)
     assert any(c.in_place for c in cases if c.op == "pointwise") and any(c.in_place for c in cases if c.op == "add")
     assert any(not c.prepared.requant.fast for c in cases if c.op in ("pointwise", "conv2d", "depthwise"))
+    assert {c.prepared.weight_bits for c in cases if c.op == "pointwise"} == {8, 16}

@@ -126,6 +126,12 @@ def qemu_cases() -> list[Case]:
     cases = [pointwise_case(rng, 5, cin, cout) for cin, cout in ((1, 3), (3, 5), (5, 7), (7, 4), (8, 8), (64, 13))]
     cases += [pointwise_case(rng, 30, 64, 64), pointwise_case(rng, 4, 12, 6, exact=True),
               pointwise_case(rng, 6, 9, 9, in_place=True)]
+    # int8 weights: pixel groups of 4 and every remainder, clamped and saturated only, in place
+    cases += [pointwise_case(rng, 9, 64, 13, weight_bits=8, clamp=(-128, 127)),
+              pointwise_case(rng, 7, 24, 6, weight_bits=8, clamp=(-30, 127)),
+              pointwise_case(rng, 6, 13, 5, weight_bits=8),
+              pointwise_case(rng, 5, 8, 8, weight_bits=8, in_place=True),
+              pointwise_case(rng, 3, 9, 4, weight_bits=8, exact=True)]
     cases += [conv2d_case(rng, 49, 10, 1, 8, (10, 4), (2, 2), (4, 5, 1, 1)),
               conv2d_case(rng, 7, 6, 3, 5, (3, 3), (2, 2), (2, 0, 0, 0)),
               conv2d_case(rng, 6, 7, 5, 4, (2, 3), (1, 2), (0, 2, 0, 0)),
@@ -186,11 +192,11 @@ def test_qemu_kernels_equal_the_reference(qemu_apps: tuple[list[Case], dict[str,
 
 # --- (c) the KWS DS-CNN on qemu-m4 --------------------------------------------------------------------------
 
-def kws_measure(work: Path, board: Board = M4) -> dict[str, list[int]]:
+def kws_measure(work: Path, board: Board = M4, pw_bits: int = 16) -> dict[str, list[int]]:
     """Build the KWS bench for the board (-O2), check it bit-exact, and return the instruction counts of every
-    call of every kws_* function (one window per call)."""
+    call of every kws_* function (one window per call). pw_bits: the pointwise layers' weight layout."""
     work.mkdir(parents=True, exist_ok=True)
-    net = kws_network()
+    net = kws_network(pw_bits=pw_bits)
     inputs = kws_inputs(KWS_RUNS)
     header = work / "kws_layers.hpp"
     header.write_text(kws_header(net, inputs))
@@ -220,11 +226,12 @@ def kws_table(counts: dict[str, list[int]]) -> list[str]:
     return rows
 
 
-@pytest.mark.parametrize("board", [M4], ids=lambda b: b.id)
-def test_kws_dscnn_is_bit_exact_and_within_the_goal(board: Board, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pw_bits", [16, 8], ids=lambda b: f"pointwise-int{b}-weights")
+def test_kws_dscnn_is_bit_exact_and_within_the_goal(pw_bits: int, tmp_path: Path) -> None:
+    """Both pointwise weight layouts (int16 pre-widened: fastest; int8: half the flash) meet the goal."""
     _require_cross()
-    counts = kws_measure(tmp_path, board)
-    print("\n" + "\n".join(kws_table(counts)))
+    counts = kws_measure(tmp_path, M4, pw_bits)
+    print(f"\nqemu-m4, pointwise weights int{pw_bits}:\n" + "\n".join(kws_table(counts)))
     for func, calls in KWS_CALLS.items():
         assert len(counts[func]) == 2 * calls * KWS_RUNS, (func, counts[func])  # the trace and kws_infer
         assert min(counts[func]) == max(counts[func]), f"{func}: data-dependent counts {counts[func]}"
@@ -237,5 +244,7 @@ def test_kws_dscnn_is_bit_exact_and_within_the_goal(board: Board, tmp_path: Path
 if __name__ == "__main__":
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        print("\n".join(kws_table(kws_measure(Path(tmp)))))
+    for bits in (16, 8):
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"qemu-m4, pointwise weights int{bits}:")
+            print("\n".join(kws_table(kws_measure(Path(tmp), M4, bits))))

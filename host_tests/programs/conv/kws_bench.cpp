@@ -3,7 +3,8 @@
 // plugin). The generated header (included BEFORE this file) defines the layers with conv_layout.render_layer:
 // namespaces layer_conv, layer_dw0..layer_dw3, layer_pw0..layer_pw3, layer_pool, layer_fc (each: kShape,
 // kParams), the inputs
-// kKwsInputs[KWS_RUNS][490] and KWS_SCRATCH_BYTES. Per run it prints
+// kKwsInputs[KWS_RUNS][490], KWS_SCRATCH_BYTES and KwsPwParams (the pointwise layers' params type).
+// Per run it prints
 //   "H<run> <layer> <fnv1a-32 of the layer's output>"  and  "K<run> <hex of the 12 logits>"
 // (from a layer-by-layer trace; kws_infer, the measured whole inference, must give the same logits, else
 // "MISMATCH kws_infer") and "done" at the end. Layers: conv 10x4 stride 2 (49x10x1 -> 25x5x64), 4 x (depthwise 3x3 + pointwise 64),
@@ -79,7 +80,7 @@ using namespace kws_arena;
 namespace kws_state {
 qmcu::ConvParams g_conv;
 qmcu::DepthwiseParams g_dw[4];
-qmcu::PointwiseParams g_pw[4];
+KwsPwParams g_pw[4];  // int16 (PointwiseParams) or int8 (PointwiseParams8) weights
 qmcu::PoolParams g_pool;
 qmcu::PointwiseParams g_fc;
 }  // namespace kws_state
@@ -91,7 +92,7 @@ extern "C" __attribute__((noinline, noipa)) void kws_conv(const int8_t* in, int8
 extern "C" __attribute__((noinline, noipa)) void kws_dw(const qmcu::DepthwiseParams* p, const int8_t* in, int8_t* out) {
     qmcu::depthwiseConv2d<layer_dw0::kShape>(g_scratch, *p, in, out);
 }
-extern "C" __attribute__((noinline, noipa)) void kws_pw(const qmcu::PointwiseParams* p, const int8_t* in, int8_t* out) {
+extern "C" __attribute__((noinline, noipa)) void kws_pw(const KwsPwParams* p, const int8_t* in, int8_t* out) {
     qmcu::pointwise<layer_pw0::kShape>(g_scratch, *p, in, out);
 }
 extern "C" __attribute__((noinline, noipa)) void kws_pool(const int8_t* in, int8_t* out) {

@@ -44,9 +44,9 @@ def _round_up(v: int, m: int) -> int:
 
 # --- scratch sizes (mirror qmcu::conv_scratch in kernels/common.hpp) --------------------------------
 
-def pointwise_scratch_bytes(cin: int) -> int:
-    """The pixel's inputs widened to int16, Cin rounded up to 8."""
-    return 2 * _round_up(cin, CHUNK)
+def pointwise_scratch_bytes(cin: int, weight_bits: int = 16) -> int:
+    """int16 weights: the pixel's inputs widened to int16, Cin rounded up to 8; int8 weights: four pixels'."""
+    return (1 if weight_bits == 16 else 4) * 2 * _round_up(cin, CHUNK)
 
 
 def conv2d_scratch_bytes(kh: int, kw: int, cin: int) -> int:
@@ -211,37 +211,57 @@ def _padding(name: str, padding: Sequence[int]) -> tuple[int, int, int, int]:
 
 # --- pointwise -----------------------------------------------------------------------------------------
 
+def row_major_weights(w_rows: np.ndarray) -> list[int]:
+    """int8 weights [rows][depth] row by row, each row zero padded to a multiple of 8 (pointwise, WeightBits 8)."""
+    rows, depth = w_rows.shape
+    padded = np.zeros((rows, _round_up(depth, CHUNK)), dtype=np.int64)
+    padded[:, :depth] = w_rows
+    return [int(v) for v in padded.reshape(-1)]
+
+
 @dataclass(frozen=True)
 class PreparedPointwise:
-    """qmcu::pointwise<qmcu::PointwiseShape<pixels, cin, cout>> (kernels/pointwise.hpp)."""
+    """qmcu::pointwise<qmcu::PointwiseShape<pixels, cin, cout[, 8]>> (kernels/pointwise.hpp)."""
 
     name: str
     pixels: int
     cin: int
     cout: int
-    weights: list[int]          # int16, the GEMV layout (cout * cin rounded up to 8)
+    weights: list[int]          # weight_bits 16: int16, the GEMV layout; 8: int8 [cout][cin rounded up to 8]
     biases: list[int]           # folded, int32
     requant: ChannelRequantTable
     input_zero_point: int       # folded into the biases
     acc_min: int
     acc_max: int
+    weight_bits: int = 16
 
     @property
     def shape_type(self) -> str:
-        return f"qmcu::PointwiseShape<{self.pixels}, {self.cin}, {self.cout}>"
+        bits = ", 8" if self.weight_bits == 8 else ""
+        return f"qmcu::PointwiseShape<{self.pixels}, {self.cin}, {self.cout}{bits}>"
 
     @property
     def scratch_bytes(self) -> int:
-        return pointwise_scratch_bytes(self.cin)
+        return pointwise_scratch_bytes(self.cin, self.weight_bits)
 
-    params_type = "qmcu::PointwiseParams"
+    @property
+    def params_type(self) -> str:
+        return "qmcu::PointwiseParams8" if self.weight_bits == 8 else "qmcu::PointwiseParams"
+
+    @property
+    def weight_ctype(self) -> str:
+        return "int8_t" if self.weight_bits == 8 else "int16_t"
+
     header = "qmcu/kernels/pointwise.hpp"
 
 
 def prepare_pointwise(weights: np.ndarray, bias: np.ndarray | Sequence[int], *, pixels: int, input_zero_point: int,
                       multipliers: Sequence[int], shifts: Sequence[int], output_zero_point: int, qmin: int, qmax: int,
-                      name: str = "pointwise") -> PreparedPointwise:
-    """weights (Cout, Cin) or (Cout, 1, 1, Cin); pixels = N*H*W of the NHWC input."""
+                      name: str = "pointwise", weight_bits: int = 16) -> PreparedPointwise:
+    """weights (Cout, Cin) or (Cout, 1, 1, Cin); pixels = N*H*W of the NHWC input. weight_bits 16 stores the
+    weights pre-widened (the faster kernel), 8 stores them as int8 (half the flash)."""
+    if weight_bits not in (8, 16):
+        raise _fail(name, f"weight_bits must be 8 or 16, got {weight_bits!r}", "choose 16 (speed) or 8 (flash)")
     w = _ints(name, "weight", weights, -127, 127)
     if w.ndim == 4:
         if w.shape[1:3] != (1, 1):
@@ -253,10 +273,11 @@ def prepare_pointwise(weights: np.ndarray, bias: np.ndarray | Sequence[int], *, 
     folded = fold_biases(name, bias, w, zp)
     acc_min, acc_max = prove_int32(name, folded, w)
     cout, cin = w.shape
-    return PreparedPointwise(name=name, pixels=int(pixels), cin=cin, cout=cout, weights=gemv_weights(w),
+    layout = gemv_weights(w) if weight_bits == 16 else row_major_weights(w)
+    return PreparedPointwise(name=name, pixels=int(pixels), cin=cin, cout=cout, weights=layout,
                              biases=[int(v) for v in folded],
                              requant=channel_requant(name, multipliers, shifts, output_zero_point, qmin, qmax, cout),
-                             input_zero_point=zp, acc_min=acc_min, acc_max=acc_max)
+                             input_zero_point=zp, acc_min=acc_min, acc_max=acc_max, weight_bits=weight_bits)
 
 
 # --- conv2d ------------------------------------------------------------------------------------------------
@@ -517,6 +538,14 @@ def _render_requant(name: str, rq: ChannelRequantTable) -> tuple[list[str], str]
             f"{{nullptr, {name}Exact, {rq.qmin}, {rq.qmax}}}")
 
 
+def _agreement(name: str, scratch: int, weights: int | None = None) -> str:
+    """A static_assert that the kernel's constexpr sizes equal this module's (they must change together)."""
+    cond = f"{name}Shape::kScratchBytes == {scratch}"
+    if weights is not None:
+        cond += f" && {name}Shape::kWeightCount == {weights}"
+    return f'static_assert({cond}, "conv_layout.py and the kernel header disagree; regenerate");'
+
+
 def _render_pointwise(name: str, p: PreparedPointwise) -> str:
     if len(p.weights) != p.cout * _round_up(p.cin, CHUNK) or len(p.biases) != p.cout:
         raise QmcuError(f"prepared layer {p.name} has inconsistent array lengths", "prepare it with prepare_pointwise")
@@ -525,7 +554,8 @@ def _render_pointwise(name: str, p: PreparedPointwise) -> str:
         f"// {p.name}: qmcu::pointwise<{p.shape_type}>; input zero point {p.input_zero_point} folded into the biases;",
         f"// every partial sum stays in [{p.acc_min}, {p.acc_max}]; scratch {p.scratch_bytes} bytes.",
         f"using {name}Shape = {p.shape_type};",
-        "alignas(4) " + int_array("int16_t", f"{name}Weights", p.weights),
+        _agreement(name, p.scratch_bytes, len(p.weights)),
+        "alignas(4) " + int_array(p.weight_ctype, f"{name}Weights", p.weights),
         int_array("int32_t", f"{name}Biases", p.biases, per_line=8),
         *table,
         f"constexpr {p.params_type} {name}Params{{{name}Weights, {name}Biases, {init}}};",
@@ -542,6 +572,7 @@ def _render_weighted(name: str, p: PreparedConv2d | PreparedDepthwise, count: in
         f"// (and filling the padding); every partial sum stays in [{p.acc_min}, {p.acc_max}]; scratch "
         f"{p.scratch_bytes} bytes; weights: {layout}.",
         f"using {name}Shape = {p.shape_type};",
+        _agreement(name, p.scratch_bytes, len(p.weights)),
         "alignas(4) " + int_array("int16_t", f"{name}Weights", p.weights),
         int_array("int32_t", f"{name}Biases", p.biases, per_line=8),
         *table,
@@ -553,6 +584,7 @@ def _render_pool(name: str, p: PreparedPool) -> str:
     return "\n".join([
         f"// {p.name}: {p.function}<{p.shape_type}>; clamp [{p.qmin}, {p.qmax}]; no scratch.",
         f"using {name}Shape = {p.shape_type};",
+        _agreement(name, 0),
         f"constexpr {p.params_type} {name}Params{{{p.qmin}, {p.qmax}}};",
     ]) + "\n"
 
@@ -565,6 +597,7 @@ def _render_add(name: str, p: PreparedAdd) -> str:
         f"// {p.name}: qmcu::add<{p.shape_type}>; TFLite ADD {{left_shift, input1 offset (-zp), multiplier, shift, "
         "input2 offset (-zp), multiplier, shift, output multiplier, shift, output offset (zp), qmin, qmax}.",
         f"using {name}Shape = {p.shape_type};",
+        _agreement(name, 0),
         f"constexpr {p.params_type} {name}Params{{{', '.join(map(str, fields))}}};",
     ]) + "\n"
 

@@ -20,6 +20,8 @@
 // Per output pixel the kernel gathers the im2col column (K int8 values, zp for padded taps, zero up to the
 // next multiple of 8) into the scratch, widens it (SXTB16 order) and runs pointwise.hpp's GEMV over it: the
 // same accumulation as pointwise (bias first, then any order; the host's bound covers every partial sum).
+// DSP, when a kernel row is a multiple of 4 bytes (KW*Cin % 4 == 0): the column is widened straight from the
+// input rows (no byte gather), the same values in the same order.
 // Variants as in pointwise.hpp (DSP: LDM/SMLAD GEMV; scalar: run-time sizes, one function for every shape).
 #pragma once
 
@@ -121,6 +123,50 @@ QMCU_KERNEL_NOINLINE void conv2dScalar(const Geometry& g, void* scratch, const C
 }
 
 #if QMCU_KERNELS_DSP
+// The widened column of output pixel (oy, ox) straight from the input, for kernel rows of KW*Cin bytes, a multiple
+// of 4: each row's bytes start at a multiple of 4 in the column, so every input word widens (SXTB16) to its own two
+// column words. A kernel row outside the input is zp everywhere; a row clipped by the left or right padding is
+// gathered into tmp first. The column is then zero padded to a multiple of 8 values.
+template <class S>
+QMCU_KERNEL_INLINE void widenColumnRows(const int8_t* in, int32_t oy, int32_t ox, int8_t zp, uint32_t zp2,
+                                        uint32_t* x16, int8_t* tmp) {
+    constexpr int32_t kRow = S::kKW * S::kCin;
+    constexpr int32_t kGroups = kRow / 4;  // input words per kernel row
+    const int32_t x0 = ox * S::kSW - S::kPadL;
+    const bool inside = x0 >= 0 && x0 + S::kKW <= S::kW;
+    int32_t iy = oy * S::kSH - S::kPadT;
+    for (int32_t ky = 0; ky < S::kKH; ++ky, ++iy) {
+        if (iy < 0 || iy >= S::kH) {
+#pragma GCC unroll 8
+            for (int32_t g = 0; g < 2 * kGroups; ++g) {
+                x16[g] = zp2;
+            }
+        } else {
+            const int8_t* src = in + (iy * S::kW + x0) * S::kCin;
+            if (!inside) {
+                for (int32_t kx = 0; kx < S::kKW; ++kx) {
+                    const bool real = x0 + kx >= 0 && x0 + kx < S::kW;
+                    for (int32_t ci = 0; ci < S::kCin; ++ci) {
+                        tmp[kx * S::kCin + ci] = real ? src[kx * S::kCin + ci] : zp;
+                    }
+                }
+                src = tmp;
+            }
+#pragma GCC unroll 8
+            for (int32_t g = 0; g < kGroups; ++g) {
+                const uint32_t w = kisa::load32(src + 4 * g);
+                x16[2 * g] = static_cast<uint32_t>(kisa::sxtb16(w));
+                x16[2 * g + 1] = static_cast<uint32_t>(kisa::sxtb16Ror8(w));
+            }
+        }
+        x16 += 2 * kGroups;
+    }
+    if constexpr (S::kDepth % 8 != 0) {  // one last group of 4 zeros
+        x16[0] = 0;
+        x16[1] = 0;
+    }
+}
+
 template <class Shape>
 QMCU_KERNEL_NOINLINE void conv2dDsp(void* scratch, const ConvParams& p, const int8_t* in, int8_t* out) {
     constexpr Geometry kGeo = geometryOf<Shape>();
@@ -128,12 +174,17 @@ QMCU_KERNEL_NOINLINE void conv2dDsp(void* scratch, const ConvParams& p, const in
     uint32_t* x16 = static_cast<uint32_t*>(scratch);
     int8_t* col = reinterpret_cast<int8_t*>(x16 + kp / 2);
     const int8_t zp = static_cast<int8_t>(p.input_zero_point);
+    const uint32_t zp2 = static_cast<uint32_t>(kisa::sxtb16(kisa::replicate8(zp)));
     const uint32_t lo4 = kisa::replicate8(p.requant.qmin);
     const uint32_t hi4 = kisa::replicate8(p.requant.qmax);
     for (int32_t oy = 0; oy < Shape::kOH; ++oy) {
         for (int32_t ox = 0; ox < Shape::kOW; ++ox) {
-            gatherColumn(kGeo, in, oy, ox, zp, col);
-            gemv::widen<kp>(col, x16);
+            if constexpr ((Shape::kKW * Shape::kCin) % 4 == 0) {
+                widenColumnRows<Shape>(in, oy, ox, zp, zp2, x16, col);
+            } else {
+                gatherColumn(kGeo, in, oy, ox, zp, col);
+                gemv::widen<kp>(col, x16);
+            }
             gemv::rowsDsp<kp, Shape::kCout>(x16, p.weights, p.biases, p.requant.scales, out, lo4, hi4);
             out += Shape::kCout;
         }

@@ -150,96 +150,6 @@ QMCU_KERNEL_INLINE void loadChannelDsp(int16_t* plane, const int8_t* in) {
 
 #if QMCU_KERNELS_DSP_NATIVE
 
-// One lane of a tile's requantization: RightShiftRequant::scale (AND, ADDS, ADC, SMLAL, ASR) with the channel's
-// ChannelScale {multiplier, post_shift, round_hi, round_lo} in r4-r7, then SSAT; the value ends in %[h].
-#define QMCU_DW_SCALE(A)                       \
-    "and %[t], " A ", #0x80000000\n\t"         \
-    "adds %[t], %[t], r7\n\t"                  \
-    "adc %[h], r6, " A ", asr #31\n\t"         \
-    "smlal %[t], %[h], " A ", r4\n\t"          \
-    "asr %[h], %[h], r5\n\t"                   \
-    "ssat %[h], #8, %[h]\n\t"
-
-// Four lanes, clamped to [qmin, qmax] (lo4/hi4) as one packed word, stored Step bytes apart.
-template <int32_t Step>
-QMCU_KERNEL_INLINE void finish4Clamped(const int32_t* acc, const ChannelScale* scale, int8_t* out, uint32_t lo4,
-                                       uint32_t hi4) {
-    register uint32_t r4 __asm__("r4");
-    register uint32_t r5 __asm__("r5");
-    register uint32_t r6 __asm__("r6");
-    register uint32_t r7 __asm__("r7");
-    uint32_t pk = 0;
-    uint32_t t;
-    uint32_t h = reinterpret_cast<uintptr_t>(scale);  // the scale pointer, then each lane's value
-    __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t"
-                     QMCU_DW_SCALE("%[a0]") "bfi %[pk], %[h], #0, #8\n\t"
-                     QMCU_DW_SCALE("%[a1]") "bfi %[pk], %[h], #8, #8\n\t"
-                     QMCU_DW_SCALE("%[a2]") "bfi %[pk], %[h], #16, #8\n\t"
-                     QMCU_DW_SCALE("%[a3]") "bfi %[pk], %[h], #24, #8\n\t"
-                     "ssub8 %[t], %[pk], %[lo]\n\t"
-                     "sel %[pk], %[pk], %[lo]\n\t"
-                     "ssub8 %[t], %[pk], %[hi]\n\t"
-                     "sel %[pk], %[hi], %[pk]\n\t"
-                     "strb %[pk], [%[out]]\n\t"
-                     "lsr %[t], %[pk], #8\n\t"
-                     "strb %[t], [%[out], %[c1]]\n\t"
-                     "lsr %[t], %[pk], #16\n\t"
-                     "strb %[t], [%[out], %[c2]]\n\t"
-                     "lsr %[t], %[pk], #24\n\t"
-                     "strb %[t], [%[out], %[c3]]"
-                     : [pk] "+&r"(pk), [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
-                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [lo] "r"(lo4),
-                       [hi] "r"(hi4), [out] "r"(out), [c1] "n"(Step), [c2] "n"(2 * Step), [c3] "n"(3 * Step)
-                     : "memory", "cc");
-}
-
-// Four lanes of a layer whose clamp is all of int8 (SSAT is the clamp): each lane stored as it is computed.
-template <int32_t Step>
-QMCU_KERNEL_INLINE void finish4Saturated(const int32_t* acc, const ChannelScale* scale, int8_t* out) {
-    register uint32_t r4 __asm__("r4");
-    register uint32_t r5 __asm__("r5");
-    register uint32_t r6 __asm__("r6");
-    register uint32_t r7 __asm__("r7");
-    uint32_t t;
-    uint32_t h = reinterpret_cast<uintptr_t>(scale);
-    __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t"
-                     QMCU_DW_SCALE("%[a0]") "strb %[h], [%[out]]\n\t"
-                     QMCU_DW_SCALE("%[a1]") "strb %[h], [%[out], %[c1]]\n\t"
-                     QMCU_DW_SCALE("%[a2]") "strb %[h], [%[out], %[c2]]\n\t"
-                     QMCU_DW_SCALE("%[a3]") "strb %[h], [%[out], %[c3]]"
-                     : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
-                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [out] "r"(out),
-                       [c1] "n"(Step), [c2] "n"(2 * Step), [c3] "n"(3 * Step)
-                     : "memory", "cc");
-}
-
-// One lane (clamped with SSUB8/SEL on its byte, or saturated only).
-template <bool kClamp>
-QMCU_KERNEL_INLINE void finish1(int32_t acc, const ChannelScale* scale, int8_t* out, uint32_t lo4, uint32_t hi4) {
-    register uint32_t r4 __asm__("r4");
-    register uint32_t r5 __asm__("r5");
-    register uint32_t r6 __asm__("r6");
-    register uint32_t r7 __asm__("r7");
-    uint32_t t;
-    uint32_t h = reinterpret_cast<uintptr_t>(scale);
-    if constexpr (kClamp) {
-        __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t" QMCU_DW_SCALE("%[a]")
-                         "ssub8 %[t], %[h], %[lo]\n\t"
-                         "sel %[h], %[h], %[lo]\n\t"
-                         "ssub8 %[t], %[h], %[hi]\n\t"
-                         "sel %[h], %[hi], %[h]\n\t"
-                         "strb %[h], [%[out]]"
-                         : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
-                         : [a] "r"(acc), [lo] "r"(lo4), [hi] "r"(hi4), [out] "r"(out)
-                         : "memory", "cc");
-    } else {
-        __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t" QMCU_DW_SCALE("%[a]") "strb %[h], [%[out]]"
-                         : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
-                         : [a] "r"(acc), [out] "r"(out)
-                         : "memory", "cc");
-    }
-}
-#undef QMCU_DW_SCALE
 
 // T (4 or 5) outputs down a column for a 3-row kernel of two pairs per row (KW 3 or 4) and SH = 1, scheduled by
 // hand: one LDM of the channel's six weight words (r4-r9: rows 0, 1, 2 x pairs 0, 1), then plane rows
@@ -374,53 +284,6 @@ QMCU_KERNEL_INLINE void macTile3x2(const int16_t* r, const uint32_t* wk, int32_t
 
 #endif  // QMCU_KERNELS_DSP_NATIVE
 
-// Requantize the T accumulators of one channel, clamp them (kClamp: to [qmin, qmax], lo4/hi4 in every byte lane;
-// else the layer's clamp is all of int8) and store them Step bytes apart.
-template <int T, int32_t Step, bool kClamp>
-QMCU_KERNEL_INLINE void finishTile(const int32_t (&acc)[T], const ChannelScale* scale, int8_t* out, uint32_t lo4,
-                                   uint32_t hi4) {
-#if QMCU_KERNELS_DSP_NATIVE
-    if constexpr (4 * Step <= 4095) {  // STRB immediate offsets
-        int first = 0;
-        if constexpr (T >= 4) {
-            if constexpr (kClamp) {
-                finish4Clamped<Step>(acc, scale, out, lo4, hi4);
-            } else {
-                finish4Saturated<Step>(acc, scale, out);
-            }
-            first = 4;
-        }
-#pragma GCC unroll 4
-        for (int t = first; t < T; ++t) {
-            finish1<kClamp>(acc[t], scale, out + t * Step, lo4, hi4);
-        }
-        return;
-    }
-#endif
-    int32_t v[T];
-#pragma GCC unroll 5
-    for (int t = 0; t < T; ++t) {
-        v[t] = kisa::ssat8(scale->scale(acc[t]));
-    }
-#pragma GCC unroll 2
-    for (int t0 = 0; t0 < T; t0 += 4) {
-        uint32_t packed = 0;
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) {
-            if (t0 + k < T) {
-                packed |= (static_cast<uint32_t>(v[t0 + k]) & 0xFFu) << (8 * k);
-            }
-        }
-        packed = kisa::clampBytes(packed, lo4, hi4);
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) {
-            if (t0 + k < T) {
-                out[(t0 + k) * Step] = static_cast<int8_t>(static_cast<uint8_t>(packed >> (8 * k)));
-            }
-        }
-    }
-}
-
 // T outputs (1..5) down one output column of one channel: plane window r (at the tile's first output), the
 // channel's kernel pairs wk (KH * kPairs words). With SH < KH the outputs share plane rows, and each pair
 // word is loaded once for all of them.
@@ -432,7 +295,7 @@ QMCU_KERNEL_INLINE void tile(const int16_t* r, const uint32_t* wk, int32_t bias,
     if constexpr ((T == 4 || T == 5) && S::kKH == 3 && S::kPairs == 2 && S::kSH == 1 &&
                   2 * (T + 1) * S::kPlaneStride + 4 <= 4095) {
         macTile3x2<S::kPlaneStride>(r, wk, bias, acc);
-        finishTile<T, S::kOW * S::kCout, kClamp>(acc, scale, out, lo4, hi4);
+        strided::finishLanes<T, S::kOW * S::kCout, kClamp>(acc, scale, out, lo4, hi4);
         return;
     }
 #endif
@@ -452,7 +315,7 @@ QMCU_KERNEL_INLINE void tile(const int16_t* r, const uint32_t* wk, int32_t bias,
             }
         }
     }
-    finishTile<T, S::kOW * S::kCout, kClamp>(acc, scale, out, lo4, hi4);
+    strided::finishLanes<T, S::kOW * S::kCout, kClamp>(acc, scale, out, lo4, hi4);
 }
 
 // Tiles of 5 when they divide the output height and 4 do not, else 4 (and a last, shorter tile).

@@ -48,24 +48,32 @@ constexpr size_t weightCount(int32_t k, int32_t rows) { return static_cast<size_
 constexpr int32_t kSlotInput[8] = {0, 2, 1, 3, 4, 6, 5, 7};
 }  // namespace gemv_layout
 
-template <int32_t Pixels, int32_t Cin, int32_t Cout>
+// WeightBits 16: the GEMV layout above (fastest); 8: int8 weights, row-major [Cout][Kp] in input order (zero
+// padded to Kp), half the flash (the kernel unpacks them with SXTB16, four pixels at a time).
+template <int32_t Pixels, int32_t Cin, int32_t Cout, int32_t WeightBits = 16>
 struct PointwiseShape {
     static_assert(Pixels > 0 && Cin > 0 && Cout > 0, "a pointwise layer needs pixels, inputs and outputs");
+    static_assert(WeightBits == 16 || WeightBits == 8, "int16 (GEMV layout) or int8 weights");
     static constexpr int32_t kPixels = Pixels;
     static constexpr int32_t kCin = Cin;
     static constexpr int32_t kCout = Cout;
+    static constexpr int32_t kWeightBits = WeightBits;
     static constexpr int32_t kDepth = gemv_layout::paddedDepth(Cin);
     static constexpr size_t kWeightCount = gemv_layout::weightCount(Cin, Cout);
-    static constexpr size_t kScratchBytes = conv_scratch::pointwiseBytes(Cin);
+    static constexpr size_t kScratchBytes =
+        WeightBits == 16 ? conv_scratch::pointwiseBytes(Cin) : conv_scratch::pointwise8Bytes(Cin);
     static constexpr size_t kInputBytes = static_cast<size_t>(Pixels) * Cin;
     static constexpr size_t kOutputBytes = static_cast<size_t>(Pixels) * Cout;
 };
 
-struct PointwiseParams {
-    const int16_t* weights;  // Shape::kWeightCount values in the GEMV layout, 4-byte aligned
+template <typename W>
+struct PointwiseParamsT {
+    const W* weights;        // Shape::kWeightCount values (int16: GEMV layout; int8: [Cout][Kp]), 4-byte aligned
     const int32_t* biases;   // Cout folded biases: bias - input_zero_point * sum_i w[o][i]
     ChannelRequant requant;  // per output channel
 };
+using PointwiseParams = PointwiseParamsT<int16_t>;  // PointwiseShape<..., 16>
+using PointwiseParams8 = PointwiseParamsT<int8_t>;  // PointwiseShape<..., 8>
 
 namespace gemv {
 
@@ -117,12 +125,33 @@ QMCU_KERNEL_NOINLINE void pointwiseScalar(int16_t* x16, const int16_t* w, const 
     }
 }
 
+// int8 weights: the pixel copied to the scratch first (in-place use), then one dot product per row.
+template <class Rq>
+QMCU_KERNEL_NOINLINE void pointwise8Scalar(int8_t* copy, const int8_t* w, const int32_t* bias, Rq rq,
+                                           const int8_t* in, int8_t* out, int32_t pixels, int32_t cin, int32_t cout) {
+    const int32_t kp = gemv_layout::paddedDepth(cin);
+    for (int32_t p = 0; p < pixels; ++p) {
+        for (int32_t i = 0; i < cin; ++i) {
+            copy[i] = in[p * cin + i];
+        }
+        const int8_t* row = w;
+        for (int32_t o = 0; o < cout; ++o, row += kp) {
+            int32_t acc = bias[o];
+            for (int32_t i = 0; i < cin; ++i) {
+                acc += copy[i] * row[i];
+            }
+            out[p * cout + o] = static_cast<int8_t>(rq(acc, o));
+        }
+    }
+}
+
 // ---- DSP variant ------------------------------------------------------------------------------------
 
 #if QMCU_KERNELS_DSP
 
-// Pixel inputs x[0..K) widened into x16 (words: (x0, x2), (x1, x3), (x4, x6), (x5, x7) per chunk), zero padded.
-template <int32_t K>
+// Pixel inputs x[0..K) widened into x16 (words: (x0, x2), (x1, x3), (x4, x6), (x5, x7) per chunk), zero padded;
+// consecutive chunks are ChunkStride words apart (4: contiguous; 4 * P: P pixels interleaved).
+template <int32_t K, int32_t ChunkStride = 4>
 QMCU_KERNEL_INLINE void widen(const int8_t* x, uint32_t* x16) {
     constexpr int32_t kFull = K / gemv_layout::kChunk;
     for (int32_t j = 0; j < kFull; ++j) {
@@ -133,7 +162,7 @@ QMCU_KERNEL_INLINE void widen(const int8_t* x, uint32_t* x16) {
         x16[2] = static_cast<uint32_t>(kisa::sxtb16(hi));
         x16[3] = static_cast<uint32_t>(kisa::sxtb16Ror8(hi));
         x += gemv_layout::kChunk;
-        x16 += 4;
+        x16 += ChunkStride;
     }
     constexpr int32_t kTail = K % gemv_layout::kChunk;
     if constexpr (kTail != 0) {
@@ -382,13 +411,141 @@ QMCU_KERNEL_NOINLINE void pointwiseDsp(uint32_t* x16, const PointwiseParams& p, 
     }
 }
 
+// ---- int8 weights (DSP): four pixels share every unpacked weight chunk --------------------------------
+
+// P pixels' inputs widened into x16, interleaved: chunk j of pixel p at words (j * P + p) * 4.
+template <int32_t K, int P>
+QMCU_KERNEL_INLINE void widenPixels(const int8_t* x, uint32_t* x16) {
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) {
+        widen<K, 4 * P>(x + p * K, x16 + 4 * p);
+    }
+}
+
+#if QMCU_KERNELS_DSP_NATIVE
+// One chunk of one row for P pixels: LDM of the row's 8 weight bytes, four SXTB16 into the pairs (w0,w2), (w1,w3),
+// (w4,w6), (w5,w7) (r10, r11, r8, r9), then per pixel one LDM of its 4 input words (r4-r7) and 4 SMLADs.
+#define QMCU_PW8_UNPACK                          \
+    "ldmia %[wp]!, {r8, r9}\n\t"                 \
+    "sxtb16 r10, r8\n\t"                         \
+    "sxtb16 r11, r8, ror #8\n\t"                 \
+    "sxtb16 r8, r9\n\t"                          \
+    "sxtb16 r9, r9, ror #8\n\t"
+#define QMCU_PW8_PIXEL(A)                        \
+    "ldmia %[xp]!, {r4, r5, r6, r7}\n\t"         \
+    "smlad %[" A "], r4, r10, %[" A "]\n\t"      \
+    "smlad %[" A "], r5, r11, %[" A "]\n\t"      \
+    "smlad %[" A "], r6, r8, %[" A "]\n\t"       \
+    "smlad %[" A "], r7, r9, %[" A "]\n\t"
+#define QMCU_PW8_CLOBBERS                                                                                \
+    [xp] "+r"(xp), [wp] "+r"(wp), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7), "=&r"(r8), "=&r"(r9), \
+        "=&r"(r10), "=&r"(r11)
+
+template <int P>
+QMCU_KERNEL_INLINE void macChunk8(int32_t (&acc)[P], const uint32_t*& xp, const uint32_t*& wp) {
+    register uint32_t r4 __asm__("r4");
+    register uint32_t r5 __asm__("r5");
+    register uint32_t r6 __asm__("r6");
+    register uint32_t r7 __asm__("r7");
+    register uint32_t r8 __asm__("r8");
+    register uint32_t r9 __asm__("r9");
+    register uint32_t r10 __asm__("r10");
+    register uint32_t r11 __asm__("r11");
+    if constexpr (P == 4) {
+        __asm__(QMCU_PW8_UNPACK QMCU_PW8_PIXEL("a0") QMCU_PW8_PIXEL("a1") QMCU_PW8_PIXEL("a2") QMCU_PW8_PIXEL("a3")
+                : [a0] "+r"(acc[0]), [a1] "+r"(acc[1]), [a2] "+r"(acc[2]), [a3] "+r"(acc[3]), QMCU_PW8_CLOBBERS
+                :
+                : "memory");
+    } else if constexpr (P == 3) {
+        __asm__(QMCU_PW8_UNPACK QMCU_PW8_PIXEL("a0") QMCU_PW8_PIXEL("a1") QMCU_PW8_PIXEL("a2")
+                : [a0] "+r"(acc[0]), [a1] "+r"(acc[1]), [a2] "+r"(acc[2]), QMCU_PW8_CLOBBERS
+                :
+                : "memory");
+    } else if constexpr (P == 2) {
+        __asm__(QMCU_PW8_UNPACK QMCU_PW8_PIXEL("a0") QMCU_PW8_PIXEL("a1")
+                : [a0] "+r"(acc[0]), [a1] "+r"(acc[1]), QMCU_PW8_CLOBBERS
+                :
+                : "memory");
+    } else {
+        __asm__(QMCU_PW8_UNPACK QMCU_PW8_PIXEL("a0") : [a0] "+r"(acc[0]), QMCU_PW8_CLOBBERS : : "memory");
+    }
+}
+#undef QMCU_PW8_UNPACK
+#undef QMCU_PW8_PIXEL
+#undef QMCU_PW8_CLOBBERS
+#else
+template <int P>
+QMCU_KERNEL_INLINE void macChunk8(int32_t (&acc)[P], const uint32_t*& xp, const uint32_t*& wp) {
+    const int32_t w[4] = {kisa::sxtb16(wp[0]), kisa::sxtb16Ror8(wp[0]), kisa::sxtb16(wp[1]), kisa::sxtb16Ror8(wp[1])};
+    wp += 2;
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            acc[p] = kisa::smlad(static_cast<int32_t>(xp[k]), w[k], acc[p]);
+        }
+        xp += 4;
+    }
+}
+#endif
+
+// All Cout rows of P pixels (x16 interleaved, depth Kp): rows one at a time; out is the first pixel's output.
+template <int32_t Kp, int32_t Cout, int P, bool kClamp>
+QMCU_KERNEL_INLINE void rows8(const uint32_t* x16, const int8_t* weights, const int32_t* bias, const ChannelScale* s,
+                              int8_t* out, uint32_t lo4, uint32_t hi4) {
+    const uint32_t* wp = reinterpret_cast<const uint32_t*>(weights);
+    for (int32_t o = 0; o < Cout; ++o) {
+        int32_t acc[P];
+        const int32_t b = bias[o];
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p) {
+            acc[p] = b;
+        }
+        const uint32_t* xp = x16;
+#pragma GCC unroll 16
+        for (int32_t j = 0; j < Kp / gemv_layout::kChunk; ++j) {
+            macChunk8<P>(acc, xp, wp);
+        }
+        strided::finishLanes<P, Cout, kClamp>(acc, s + o, out + o, lo4, hi4);
+    }
+}
+
+template <int32_t Pixels, int32_t Cin, int32_t Cout, bool kClamp>
+QMCU_KERNEL_INLINE void pointwise8Pixels(uint32_t* x16, const PointwiseParams8& p, const int8_t* in, int8_t* out) {
+    constexpr int32_t kDepth = gemv_layout::paddedDepth(Cin);
+    constexpr int kGroup = 4;
+    const uint32_t lo4 = kisa::replicate8(p.requant.qmin);
+    const uint32_t hi4 = kisa::replicate8(p.requant.qmax);
+    for (int32_t px = 0; px + kGroup <= Pixels; px += kGroup) {
+        widenPixels<Cin, kGroup>(in, x16);  // before the outputs: in-place use with Cout <= Cin
+        rows8<kDepth, Cout, kGroup, kClamp>(x16, p.weights, p.biases, p.requant.scales, out, lo4, hi4);
+        in += kGroup * Cin;
+        out += kGroup * Cout;
+    }
+    constexpr int kLast = Pixels % kGroup;
+    if constexpr (kLast != 0) {
+        widenPixels<Cin, kLast>(in, x16);
+        rows8<kDepth, Cout, kLast, kClamp>(x16, p.weights, p.biases, p.requant.scales, out, lo4, hi4);
+    }
+}
+
+template <int32_t Pixels, int32_t Cin, int32_t Cout>
+QMCU_KERNEL_NOINLINE void pointwise8Dsp(uint32_t* x16, const PointwiseParams8& p, const int8_t* in, int8_t* out) {
+    if (p.requant.qmin == -128 && p.requant.qmax == 127) {
+        pointwise8Pixels<Pixels, Cin, Cout, false>(x16, p, in, out);  // SSAT is the whole clamp
+    } else {
+        pointwise8Pixels<Pixels, Cin, Cout, true>(x16, p, in, out);
+    }
+}
+
 #endif  // QMCU_KERNELS_DSP
 
 }  // namespace gemv
 
-// The entry point (see the top of this file).
+// The entry points (see the top of this file): int16 weights (PointwiseParams) and int8 weights (PointwiseParams8).
 template <class Shape>
 QMCU_KERNEL_INLINE void pointwise(void* scratch, const PointwiseParams& p, const int8_t* in, int8_t* out) {
+    static_assert(Shape::kWeightBits == 16, "int16 weights: PointwiseShape<..., 16>");
     constexpr int32_t kPixels = Shape::kPixels;
     constexpr int32_t kCin = Shape::kCin;
     constexpr int32_t kCout = Shape::kCout;
@@ -403,6 +560,26 @@ QMCU_KERNEL_INLINE void pointwise(void* scratch, const PointwiseParams& p, const
     gemv::pointwiseScalar(static_cast<int16_t*>(scratch), p.weights, p.biases,
                           kernel_detail::FastRequant{p.requant.scales, p.requant.qmin, p.requant.qmax}, in, out,
                           kPixels, kCin, kCout);
+#endif
+}
+
+template <class Shape>
+QMCU_KERNEL_INLINE void pointwise(void* scratch, const PointwiseParams8& p, const int8_t* in, int8_t* out) {
+    static_assert(Shape::kWeightBits == 8, "int8 weights: PointwiseShape<..., 8>");
+    constexpr int32_t kPixels = Shape::kPixels;
+    constexpr int32_t kCin = Shape::kCin;
+    constexpr int32_t kCout = Shape::kCout;
+    if (p.requant.scales == nullptr) {
+        gemv::pointwise8Scalar(static_cast<int8_t*>(scratch), p.weights, p.biases,
+                               kernel_detail::ExactRequant{p.requant.exact}, in, out, kPixels, kCin, kCout);
+        return;
+    }
+#if QMCU_KERNELS_DSP
+    gemv::pointwise8Dsp<kPixels, kCin, kCout>(static_cast<uint32_t*>(scratch), p, in, out);
+#else
+    gemv::pointwise8Scalar(static_cast<int8_t*>(scratch), p.weights, p.biases,
+                           kernel_detail::FastRequant{p.requant.scales, p.requant.qmin, p.requant.qmax}, in, out,
+                           kPixels, kCin, kCout);
 #endif
 }
 
