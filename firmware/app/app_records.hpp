@@ -65,6 +65,10 @@ void writeLayer(Writer& w, const char* name, uint32_t count) {
     w.end();
 }
 
+// The application's own status when a graph model's activation arena was overrun: the guard bytes after
+// it (model.hpp's arenaGuardIntact) changed during the run (tools/qmcu/run/records.py STATUS_ARENA_OVERRUN).
+constexpr int32_t kStatusArenaOverrun = 2;
+
 // The last record. Its status is the application's, or the stack-overflow status where the stack
 // guard is damaged and no exit status reaches the host (a real board: platform::end_status).
 template <typename Writer>

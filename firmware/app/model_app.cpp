@@ -98,6 +98,9 @@ extern "C" int app_main() {
 #if QMCU_SEED_TUTORIAL && QMCU_FLOAT && QMCU_STD
     qmcu_seed::build();
 #endif
+#if QMCU_MODEL_ARENA
+    qm::arenaGuardFill();
+#endif
     Writer w;
     qmcu::app::writeBegin(w, qv::kModelName, qv::kMode, qv::kCount, qm::kOutputs);
     int32_t correct = 0;
@@ -122,6 +125,13 @@ extern "C" int app_main() {
         printAccuracy(correct);
     }
     profileLayers(w);
+#if QMCU_MODEL_ARENA
+    // The guard after the activation arena must be as filled before the first inference.
+    const int32_t status = qm::arenaGuardIntact() ? 0 : qmcu::app::kStatusArenaOverrun;
+    qmcu::app::writeEnd(w, status, qv::kCount);
+    return status;
+#else
     qmcu::app::writeEnd(w, 0, qv::kCount);
     return 0;
+#endif
 }

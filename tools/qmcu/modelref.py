@@ -7,6 +7,9 @@ adding a model means adding a file, not code.
   trained           examples/xor.py: the seed tutorial's 2-4-1 XOR MLP, trained with PyTorch (default)
   digits            examples/digits.py: a 64-32-10 ReLU MLP on scikit-learn's bundled 8x8 digits
   textbook          firmware/models/textbook: examples/xor_textbook.py frozen (the seed's exact solution)
+  digits-cnn        examples/digits_cnn.py: a small CNN (conv, depthwise, residual add, pooling) on the digits
+  kws               examples/kws_dscnn.py: MLPerf Tiny's keyword-spotting DS-CNN (seeded weights, synthetic inputs)
+  digits-cnn-committed, kws-committed  firmware/models/digits_cnn, kws_dscnn: those two frozen (the matrix's)
   digits-committed  firmware/models/digits: examples/digits.py frozen, so the matrix's and the bench's
                     exact budgets do not depend on how a CPU rounds PyTorch's float arithmetic
 A committed folder holds intmodel.json, testset.npz and the headers qmcu emits for them; it is
@@ -24,10 +27,14 @@ from pathlib import Path
 from qmcu.errors import QmcuError
 from qmcu.paths import EXAMPLES_DIR, FIRMWARE_DIR
 
-ALIASES = {"trained": EXAMPLES_DIR / "xor.py", "digits": EXAMPLES_DIR / "digits.py"}
-COMMITTED = {"textbook": FIRMWARE_DIR / "models" / "textbook", "digits-committed": FIRMWARE_DIR / "models" / "digits"}
+ALIASES = {"trained": EXAMPLES_DIR / "xor.py", "digits": EXAMPLES_DIR / "digits.py",
+           "digits-cnn": EXAMPLES_DIR / "digits_cnn.py", "kws": EXAMPLES_DIR / "kws_dscnn.py"}
+COMMITTED = {"textbook": FIRMWARE_DIR / "models" / "textbook", "digits-committed": FIRMWARE_DIR / "models" / "digits",
+             "digits-cnn-committed": FIRMWARE_DIR / "models" / "digits_cnn",
+             "kws-committed": FIRMWARE_DIR / "models" / "kws_dscnn"}
 # The model file each committed folder is frozen from.
-COMMITTED_SOURCE = {"textbook": EXAMPLES_DIR / "xor_textbook.py", "digits-committed": EXAMPLES_DIR / "digits.py"}
+COMMITTED_SOURCE = {"textbook": EXAMPLES_DIR / "xor_textbook.py", "digits-committed": EXAMPLES_DIR / "digits.py",
+                    "digits-cnn-committed": EXAMPLES_DIR / "digits_cnn.py", "kws-committed": EXAMPLES_DIR / "kws_dscnn.py"}
 BUILT_IN = (*ALIASES, *COMMITTED)
 
 

@@ -254,6 +254,17 @@ def _check_committed(folder: Path, names: list[str]) -> None:
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 
 
+_OVERLAP = re.compile(r"section \S+ VMA \[([0-9a-f]+),[0-9a-f]+\] overlaps section \S+ VMA \[[0-9a-f]+,([0-9a-f]+)\]")
+
+
+def _overflow_bytes(reported: str, stderr: str) -> int:
+    """ld says "overflowed by 0 bytes" when the linker script's own RAM check fails: then the overlap of the
+    stack with the data below it is the shortfall."""
+    if int(reported) or not (m := _OVERLAP.search(stderr)):
+        return int(reported)
+    return int(m.group(2), 16) + 1 - int(m.group(1), 16)
+
+
 def _link_spawn(opts: BuildOptions, parts: int, verbose: bool) -> Callable[..., int]:
     """Run the linker; a memory region overflow becomes one line naming the board, the region and the cause."""
     def spawn(sh: str, escape: Any, cmd: str, args: list[str], env: dict[str, str]) -> int:
@@ -265,7 +276,7 @@ def _link_spawn(opts: BuildOptions, parts: int, verbose: bool) -> Callable[..., 
             if proc.returncode and not verbose:
                 print(f"qmcu: this command failed (exit {proc.returncode}): {' '.join(args)}", file=sys.stderr)
             return proc.returncode
-        what = ", ".join(f"{region} by {n} bytes" for region, n in dict(found).items())
+        what = ", ".join(f"{region} by {_overflow_bytes(n, proc.stderr)} bytes" for region, n in dict(found).items())
         cause = (f"its test set is already split over {parts} images, so the model's constants and the code are too "
                  "large for this board" if parts > 1 else "the model's constants and the code are too large for it")
         print(f"qmcu: error: the image does not fit board {opts.board.id}: it overflows {what}; {cause}, "

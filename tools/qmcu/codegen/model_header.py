@@ -33,6 +33,10 @@ def _dense_type(d: Dense) -> str:
 
 
 def render_model_header(model: IntModel) -> str:
+    if model.is_graph:  # convolutions, pools, adds: the arena-planned header
+        from qmcu.codegen.graph_header import render_graph_header
+
+        return render_graph_header(model)
     provenance = {**model.provenance, "model_sha256": model.digest()}
     widths = [lay.out_features if isinstance(lay, Dense) else None for lay in model.layers]
     w = model.input_size
@@ -92,12 +96,11 @@ def header_renderers(model: IntModel) -> dict[str, Callable[[IntModel], str]]:
     from qmcu.codegen.seed_header import render_seed_header, seed_layers
 
     if model.is_graph:
-        from qmcu.codegen.graph_header import render_graph_header
 
         if seed_tutorial(model):
             raise QmcuError(f"model {model.name} is a graph model; the seed tutorial's layer needs its 2-4-1 MLP",
                             "remove seed_tutorial = True from the model file")
-        return {"model.hpp": render_graph_header}
+        return {"model.hpp": render_model_header}
     if not seed_tutorial(model):
         return {"model.hpp": render_model_header}
     seed_layers(model)  # refuse a model that is not the tutorial's network before writing anything

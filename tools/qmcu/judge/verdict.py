@@ -21,7 +21,7 @@ from qmcu.codegen.vectors import Vectors
 from qmcu.quant import reference
 from qmcu.quant.intmodel import IntModel
 from qmcu.quant.reference import predictions
-from qmcu.run.records import STATUS_FAULT, STATUS_STACK_OVERFLOW, RecordStream, Result, fault_line
+from qmcu.run.records import STATUS_ARENA_OVERRUN, STATUS_FAULT, STATUS_STACK_OVERFLOW, RecordStream, Result, fault_line
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,10 @@ def judge(stream: RecordStream, model: IntModel, vectors: Vectors, exit_code: in
         elif (stream.summary.correct, stream.summary.total) != (correct, len(labels)):
             problems.append(f"target says {stream.summary.correct}/{stream.summary.total}, the judge counts "
                             f"{correct}/{len(labels)}")
-    if end.status != 0:
+    if end.status == STATUS_ARENA_OVERRUN and model.is_graph:
+        problems.append(f"firmware exit status {end.status}: the guard after the activation arena changed during the "
+                        "run (a kernel wrote past the memory plan)")
+    elif end.status != 0:
         problems.append(f"firmware exit status {end.status}")
     fault = fault_line(stream.text_lines)
     if fault is not None:

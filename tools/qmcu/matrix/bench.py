@@ -23,6 +23,7 @@ from qmcu.matrix.cells import (
     DIGITS_MODEL,
     Cell,
     Skipped,
+    _does_not_fit,
     _selected_boards,
     check_budgets,
     known_cell_keys,
@@ -35,8 +36,11 @@ from qmcu.quant import intmodel
 
 logger = logging.getLogger(__name__)
 
-# Both networks are committed integer models, so their figures (and budgets) are exact on any machine.
-NETWORKS = (("textbook", "xor", "2-4-1 XOR"), (DIGITS_MODEL, DIGITS_MODE, "64-32-10 MLP"))
+# Every network is a committed integer model, so its figures (and budgets) are exact on any machine.
+NETWORKS = (("textbook", "xor", "2-4-1 XOR"), (DIGITS_MODEL, DIGITS_MODE, "64-32-10 MLP"),
+            ("digits-cnn-committed", DIGITS_MODE, "digits CNN"), ("kws-committed", DIGITS_MODE, "KWS DS-CNN"))
+# The fixed + per-MAC split is a straight line through the MLPs (one kernel family); CNNs are listed per layer.
+SPLIT_MODELS = ("textbook", DIGITS_MODEL)
 
 
 def bench_dir() -> Path:
@@ -55,12 +59,20 @@ def enumerate_bench_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[S
         for model, mode, _ in NETWORKS:
             args = {**base, "board": board.id, "model": model, "mode": mode, "STD": "0", "FLOAT": "0",
                     "console": board.consoles[0]}  # the matrix cell's exact options: same build, same budget
-            cells.append(Cell(parse_options(args), args, board.consoles[0], ""))
+            opts = parse_options(args)
+            reason = _does_not_fit(opts)
+            if reason:
+                skipped.append(Skipped(f"{board.id} {model}", reason))
+            else:
+                cells.append(Cell(opts, args, board.consoles[0], ""))
     return cells, skipped
 
 
 def macs(model: intmodel.IntModel) -> int:
-    return sum(lay.in_features * lay.out_features for lay in model.layers if isinstance(lay, intmodel.Dense))
+    """Multiply-accumulates per inference (a convolution's padded taps counted)."""
+    from qmcu.quant.graph_checks import layer_macs
+
+    return sum(layer_macs(model).values())
 
 
 def _intmodel_path(cell: Cell) -> Path:
@@ -87,12 +99,13 @@ def finish_bench(cells: list[Cell], skipped: list[Skipped], wall_s: float) -> di
                      "instructions_min": stats["min"], "instructions_max": stats["max"],
                      "per_mac": round(median / n_macs, 3), "forward_flash": doc["sizes"]["forward_flash"],
                      "forward_ram": doc["sizes"]["forward_ram"], "image_flash": doc["sizes"]["image_flash"],
-                     "layers": {r["name"]: r["instructions"] for r in doc["layers"]}})
+                     "layers": {r["name"]: r["instructions"] for r in doc["layers"]},
+                     "layer_macs": {r["name"]: r.get("macs") for r in doc["layers"]}})
     budget_failures, budget_notes = check_budgets(cells, docs, load_budgets(), known_cell_keys())
     problems += budget_failures
     splits = {}
     for board in sorted({r["board"] for r in rows}):
-        pts = sorted((r["macs"], r["instructions"]) for r in rows if r["board"] == board)
+        pts = sorted((r["macs"], r["instructions"]) for r in rows if r["board"] == board and r["model"] in SPLIT_MODELS)
         if len(pts) >= 2 and pts[-1][0] != pts[0][0]:
             per_mac = (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
             splits[board] = {"per_mac": round(per_mac, 3), "fixed": round(pts[0][1] - per_mac * pts[0][0], 1)}
@@ -120,10 +133,24 @@ def markdown(rows: list[dict[str, Any]], splits: dict[str, dict[str, float]]) ->
     for r in rows:
         s = splits.get(r["board"])
         split = f"{s['fixed']:g} + {s['per_mac']:g}/MAC" if s else "-"
-        lines.append(f"| {r['board']} | {r['network']} | {r['macs']} | {r['instructions_min']}/{r['instructions']:g}/"
-                     f"{r['instructions_max']} | {r['per_mac']:g} | {split} | {r['forward_flash']} B | {r['forward_ram']} B |")
-    return "\n".join(lines) + ("\n\nExact QEMU instruction counts (-icount shift=0, counted by the host plugin from the first "
-                                "instruction of qmcu_infer to its return), -O2, STD=0 FLOAT=0.\n")
+        split = split if r["model"] in SPLIT_MODELS else "-"
+        lines.append(f"| {r['board']} | {r['network']} | {r['macs']:,} | {r['instructions_min']:,}/{r['instructions']:,.12g}/"
+                     f"{r['instructions_max']:,} | {r['per_mac']:g} | {split} | {r['forward_flash']:,} B | "
+                     f"{r['forward_ram']:,} B |")
+    text = "\n".join(lines) + ("\n\nExact QEMU instruction counts (-icount shift=0, counted by the host plugin from the "
+                               "first instruction of qmcu_infer to its return), -O2, STD=0 FLOAT=0.\n")
+    return text + "".join(layer_table(r) for r in rows if r["model"] not in SPLIT_MODELS)
+
+
+def layer_table(row: dict[str, Any]) -> str:
+    """Per layer of one network on one board: MACs, instructions (the on-target counter's LAYER records), per MAC."""
+    lines = ["", f"{row['network']} on {row['board']}, per layer:", "", "| layer | MACs | instructions | per MAC |",
+             "|---|---|---|---|"]
+    for name, count in row["layers"].items():
+        n = row["layer_macs"].get(name) or 0
+        per = f"{count / n:.2f}" if n and count is not None else "-"
+        lines.append(f"| {name} | {n:,} | {count if count is None else format(count, ',')} | {per} |")
+    return "\n".join(lines) + "\n"
 
 
 def write_chart(path: Path, rows: list[dict[str, Any]]) -> None:

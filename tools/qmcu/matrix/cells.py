@@ -34,6 +34,9 @@ XOR_MODELS = ("textbook", "trained")
 # The matrix's digits cells: the committed model, so their exact budgets hold on any CPU.
 DIGITS_MODEL = "digits-committed"
 DIGITS_MODE = "test"
+# Every committed model beside the XOR one, at STD=0 FLOAT=0 on every QEMU board (mode test): the digits MLP,
+# the digits CNN and the keyword-spotting DS-CNN.
+COMMITTED_CELL_MODELS = (DIGITS_MODEL, "digits-cnn-committed", "kws-committed")
 MATRIX_DIR_NAME = "matrix"
 
 
@@ -111,10 +114,35 @@ def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped
                             "console": console}
                     cells.append(Cell(parse_options(args), args, console, note))
         if digits and board.kind == "qemu":
-            args = {**base, "model": DIGITS_MODEL, "board": board.id, "STD": "0", "FLOAT": "0", "mode": DIGITS_MODE,
-                    "console": board.consoles[0]}
-            cells.append(Cell(parse_options(args), args, board.consoles[0], ""))
+            for extra in COMMITTED_CELL_MODELS:
+                if extra == model:
+                    continue
+                args = {**base, "model": extra, "board": board.id, "STD": "0", "FLOAT": "0", "mode": DIGITS_MODE,
+                        "console": board.consoles[0]}
+                opts = parse_options(args)
+                reason = _does_not_fit(opts)
+                if reason:
+                    skipped.append(Skipped(f"{board.id}/{extra}/std0-float0/{board.consoles[0]}/{DIGITS_MODE}", reason))
+                else:
+                    cells.append(Cell(opts, args, board.consoles[0], ""))
     return cells, skipped
+
+
+def _does_not_fit(opts: BuildOptions) -> str | None:
+    """Why a committed graph model cannot run on the board at all (its activation arena exceeds the RAM)."""
+    from qmcu.codegen.graph_header import ARENA_GUARD_BYTES, graph_plan
+    from qmcu.quant import intmodel
+
+    if opts.committed is None or opts.board.ram is None:
+        return None
+    model = intmodel.load(opts.committed / "intmodel.json")
+    if not model.is_graph:
+        return None
+    arena = graph_plan(model).arena_bytes + ARENA_GUARD_BYTES
+    if arena <= opts.board.ram.size:
+        return None
+    return (f"{model.name}'s activation arena ({arena:,} B with its guard) is larger than the board's RAM "
+            f"({opts.board.ram.size:,} B)")
 
 
 # --- progress, printed by each cell's run step as it finishes (threads under scons -j) ---------

@@ -55,6 +55,7 @@ BEGIN_PREFIX = f"{PREFIX}0 BEGIN "
 FAULT_PREFIX = "FAULT "
 STATUS_FAULT = 3
 STATUS_STACK_OVERFLOW = 4
+STATUS_ARENA_OVERRUN = 2  # the application's: a graph model's arena guard changed (app_records.hpp)
 UNITS = ("instructions", "cycles", "none")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
