@@ -61,6 +61,7 @@ class Plan:
     board: Board
     rows: list[PlanRow]
     warnings: list[str] = field(default_factory=list)
+    arena_bytes: int | None = None  # a graph model: its exact activation arena (the memory plan), with scratch
 
     @property
     def macs(self) -> int:
@@ -72,6 +73,8 @@ class Plan:
 
     @property
     def ram_bytes(self) -> int:
+        if self.arena_bytes is not None:
+            return self.arena_bytes
         return max((r.activation_bytes for r in self.rows), default=0)
 
 
@@ -124,9 +127,13 @@ def make_plan(spec: ModelSpec, board: Board) -> Plan:
     import torch
 
     from qmcu.model.capture import capture_chain
+    from qmcu.model.graph_capture import is_graph_model
     from qmcu.quant.quantize import quantize_sequential
 
-    example = torch.from_numpy(spec.calibration[: min(len(spec.calibration), 64)])
+    shape = spec.input_shape or (spec.calibration.shape[1],)
+    example = torch.from_numpy(spec.calibration[: min(len(spec.calibration), 64)].reshape(-1, *shape))
+    if is_graph_model(spec.model, example):
+        return _graph_plan(spec, board, example)
     captured = capture_chain(spec.model, example)
     model = quantize_sequential(captured.chain, spec.calibration, name=spec.name, provenance={})
     warnings = [str(w) for w in model.provenance.get("quantizer_warnings", [])]
@@ -153,12 +160,13 @@ def plan_lines(plan: Plan) -> list[str]:
     rows = plan.rows
     width = max(len("layer"), *(len(r.name) for r in rows))
     out = [f"plan of {plan.model} on {plan.board.id} (nothing built):",
-           f"  {'layer':{width}s}  {'as':14s}  {'MACs':>7s}  {'weight B':>8s}  {'act. RAM B':>10s}  detail"]
+           f"  {'layer':{width}s}  {'as':18s}  {'MACs':>7s}  {'weight B':>8s}  {'act. RAM B':>10s}  detail"]
     for r in rows:
-        out.append(f"  {r.name:{width}s}  {r.treatment:14s}  {r.macs:>7d}  {r.weight_bytes:>8d}  "
+        out.append(f"  {r.name:{width}s}  {r.treatment:18s}  {r.macs:>7d}  {r.weight_bytes:>8d}  "
                    f"{r.activation_bytes:>10d}  {r.detail}")
-    out.append(f"  total: {plan.macs} MACs per inference, {plan.flash_bytes} B of weights and tables, "
-               f"activation RAM peak {plan.ram_bytes} B")
+    ram = (f"activation arena {plan.arena_bytes} B (exact, with its guard)" if plan.arena_bytes is not None
+           else f"activation RAM peak {plan.ram_bytes} B")
+    out.append(f"  total: {plan.macs} MACs per inference, {plan.flash_bytes} B of weights and tables, {ram}")
     flash = plan.board.flash.size if plan.board.flash else None
     ram = plan.board.ram.size if plan.board.ram else None
     out.append(f"forward path only (not the application, test vectors or runtime): "
@@ -189,3 +197,40 @@ def show(plan: Plan) -> None:
     if not fits(plan):
         raise QmcuError(f"{plan.model}'s forward path does not fit {plan.board.id}",
                         "shrink the model (fewer or narrower layers) or pick a board with more memory")
+
+
+def _graph_plan(spec: ModelSpec, board: Board, example: object) -> Plan:
+    """A graph model's plan: each kernel's MACs and prepared bytes, and the exact arena of the memory plan."""
+    from qmcu.codegen import conv_layout as cl
+    from qmcu.codegen.graph_header import ARENA_GUARD_BYTES, graph_plan, prepare_layer
+    from qmcu.model.graph_capture import capture_graph
+    from qmcu.quant.graph_checks import layer_macs, tensor_sizes
+    from qmcu.quant.graph_quantize import quantize_graph
+    from qmcu.quant.intmodel import Lut
+
+    graph = capture_graph(spec.model, example)  # type: ignore[arg-type]
+    model = quantize_graph(graph, spec.calibration, name=spec.name, provenance={})
+    macs, sizes, memory = layer_macs(model), tensor_sizes(model), graph_plan(model)
+    rows = []
+    for lay in model.layers:
+        prep = prepare_layer(lay)
+        if isinstance(lay, Dense):
+            rows.append(PlanRow(lay.name, "kernel (dense)", f"{lay.in_features}->{lay.out_features}", macs[lay.name],
+                                dense_weight_bytes(lay), sizes[lay.name]))
+        elif isinstance(lay, Lut):
+            rows.append(PlanRow(lay.name, "table", f"{lay.function}, 256 x int8", 0, TABLE_BYTES, sizes[lay.name]))
+        else:
+            assert prep is not None
+            kind = type(prep).__name__.removeprefix("Prepared").lower()
+            weights = getattr(prep, "weights", [])
+            element = 1 if getattr(prep, "weight_bits", 16) == 8 else WEIGHT_BYTES
+            data = element * len(weights) + BIAS_BYTES * len(getattr(prep, "biases", [])) + (
+                16 * len(prep.requant.scales) if isinstance(getattr(prep, "requant", None), cl.ChannelRequantTable)
+                and prep.requant.scales else 0)
+            scratch = f", scratch {prep.scratch_bytes} B" if prep.scratch_bytes else ""
+            rows.append(PlanRow(lay.name, f"kernel ({kind})", f"{prep.shape_type.removeprefix('qmcu::')}{scratch}",
+                                macs[lay.name], data, sizes[lay.name]))
+    return Plan(spec.name, board, rows + [PlanRow(d.partition(" (")[0], "folded" if "folded into" in d else "dropped",
+                                                  d.partition(" (")[2].rstrip(")") or d) for d in graph.dropped],
+                [str(w) for w in model.provenance.get("quantizer_warnings", [])],
+                arena_bytes=memory.arena_bytes + ARENA_GUARD_BYTES)
