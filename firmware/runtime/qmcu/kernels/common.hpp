@@ -105,6 +105,10 @@ struct ExactRequant {
 
 constexpr int32_t roundUp(int32_t v, int32_t m) { return (v + m - 1) / m * m; }
 
+// Placed in a fill or copy loop: GCC cannot turn the loop into a call to memset/memcpy, so the kernels need no C
+// library (images at STD=0 link libgcc only).
+QMCU_KERNEL_INLINE void notALibraryCall() { __asm__ volatile(""); }
+
 }  // namespace kernel_detail
 
 // Scratch bytes each kernel needs in the caller's arena (4-byte aligned); mirrored by conv_layout.py's

@@ -72,11 +72,13 @@ constexpr Geometry geometryOf() {
 QMCU_KERNEL_INLINE void fillBytes(int8_t* p, int32_t n, int8_t v) {
     for (int32_t i = 0; i < n; ++i) {
         p[i] = v;
+        kernel_detail::notALibraryCall();
     }
 }
 QMCU_KERNEL_INLINE void copyBytes(int8_t* d, const int8_t* s, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
         d[i] = s[i];
+        kernel_detail::notALibraryCall();
     }
 }
 

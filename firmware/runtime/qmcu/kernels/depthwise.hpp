@@ -77,6 +77,7 @@ QMCU_KERNEL_INLINE void fillPlane(const Geometry& g, int16_t* plane, int32_t zp)
         int16_t* row = plane + y * g.stride;
         for (int32_t x = 0; x < g.stride; ++x) {
             row[x] = static_cast<int16_t>(zp);
+            kernel_detail::notALibraryCall();
         }
     }
 }
@@ -86,6 +87,7 @@ QMCU_KERNEL_INLINE void zeroSlack(const Geometry& g, int16_t* plane, int32_t pad
     for (int32_t y = 0; y < g.plane_rows; ++y) {
         for (int32_t x = padded_w; x < g.stride; ++x) {
             plane[y * g.stride + x] = 0;
+            kernel_detail::notALibraryCall();
         }
     }
 }

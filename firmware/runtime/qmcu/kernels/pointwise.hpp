@@ -96,7 +96,7 @@ QMCU_KERNEL_INLINE void rowsScalar(const int16_t* x16, int32_t kp, const int16_t
                                    int8_t* out, int32_t rows) {
     for (int32_t o0 = 0; o0 < rows; o0 += gemv_layout::kGroupRows) {
         const int32_t r_count = rows - o0 < gemv_layout::kGroupRows ? rows - o0 : gemv_layout::kGroupRows;
-        int32_t acc[gemv_layout::kGroupRows] = {0, 0, 0, 0};
+        int32_t acc[gemv_layout::kGroupRows];  // rows [0, r_count) are set below
         for (int32_t r = 0; r < r_count; ++r) {
             acc[r] = bias[o0 + r];
         }
@@ -133,6 +133,7 @@ QMCU_KERNEL_NOINLINE void pointwise8Scalar(int8_t* copy, const int8_t* w, const 
     for (int32_t p = 0; p < pixels; ++p) {
         for (int32_t i = 0; i < cin; ++i) {
             copy[i] = in[p * cin + i];
+            kernel_detail::notALibraryCall();
         }
         const int8_t* row = w;
         for (int32_t o = 0; o < cout; ++o, row += kp) {
