@@ -143,7 +143,9 @@ def validate_graph(model: IntModel) -> None:
                 raise _bad(model, f"{where} declares output {lay.out_shape}, its window gives {want}")
             _ints(model, f"{where}.zero_point", [lay.zero_point], INT8_MIN, INT8_MAX)
         elif isinstance(lay, Add):
-            if len(inputs) != 2 or any(shapes[i] != tuple(lay.shape) for i in inputs):
+            count = lay.shape[0] * lay.shape[1] * lay.shape[2]
+            if len(inputs) != 2 or any(sizes[i] != count or (len(shapes[i]) == 3 and shapes[i] != tuple(lay.shape))
+                                       for i in inputs):
                 raise _bad(model, f"{where} adds {[list(shapes[i]) for i in inputs]} into {lay.shape}")
             _ints(model, f"{where}.zero points", [*lay.input_zero_points, lay.output_zero_point, lay.act_min,
                                                   lay.act_max], INT8_MIN, INT8_MAX)

@@ -38,6 +38,8 @@ Params = tuple[float, int]
 
 
 def _hwc(shape: tuple[int, ...]) -> list[int]:
+    if len(shape) == 1:  # a flat tensor (features): one pixel of that many channels
+        return [1, 1, shape[0]]
     c, h, w = shape
     return [h, w, c]
 

@@ -195,6 +195,8 @@ class IntModel:
         if self.input_shape is None:
             return None
         s = self.input_shape
+        if len(s) == 1:  # feature vectors (a graph of Linear layers with a skip connection)
+            return (1, 1, s[0])
         return (1, s[1], s[0]) if len(s) == 2 else (s[1], s[2], s[0])
 
     @property
