@@ -123,3 +123,18 @@ def test_quantize_multiplier_underflow_boundary_is_exponent_minus_31() -> None:
             m, s = quantize_multiplier(2.0**e * f)
             assert (m, s) == (0, 0) or (1 << 30 <= m < 1 << 31 and -31 <= s <= 30), (e, f, m, s)
 
+
+
+def test_the_vectorised_input_quantization_is_the_scalar_one() -> None:
+    """reference.quantize_array (every test set, calibration row and diagnosis) equals quantize_value element by
+    element: exact ties (k + 0.5 steps) round away from zero, huge values clamp, -0.0 is 0."""
+    import numpy as np
+
+    from qmcu.quant.reference import quantize_array
+
+    rng = np.random.default_rng(5)
+    for scale, zp in ((0.0078125, 0), (0.0123, -7), (3.3e-5, 100), (17.0, -128)):
+        ties = (np.arange(-300, 300) + 0.5) * np.float32(scale)
+        values = np.concatenate([rng.normal(0, 200 * scale, 4000), ties, [0.0, -0.0, 1e30, -1e30]])
+        values = values.astype(np.float32)
+        assert quantize_array(values, scale, zp).tolist() == [quantize_value(float(v), scale, zp) for v in values]

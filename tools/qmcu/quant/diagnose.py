@@ -29,8 +29,8 @@ from qmcu.errors import QmcuError
 from qmcu.model.capture import Clamp
 from qmcu.quant import reference
 from qmcu.quant.intmodel import Dense, IntModel, Layer
-from qmcu.quant.qmath import INT8_MAX, INT8_MIN, f32
-from qmcu.quant.reference import predictions, quantize_rows
+from qmcu.quant.qmath import f32
+from qmcu.quant.reference import predictions, quantize_array, quantize_rows
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +79,7 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Vectorised qmath.quantize_value: float32 division, round half away from zero, zero point, clamp."""
-    q = (x.astype(np.float32) / np.float32(f32(scale))).astype(np.float64)
-    rounded = np.sign(q) * np.floor(np.abs(q) + 0.5)
-    return np.clip(rounded.astype(np.int64) + zero_point, INT8_MIN, INT8_MAX)
+    return quantize_array(x, f32(scale), zero_point)
 
 
 def _int_layer(layer: Layer, x: np.ndarray) -> np.ndarray:
@@ -165,10 +162,3 @@ def diagnose(chain: nn.Module, model: IntModel, x_test: np.ndarray, y_test: np.n
            "layers": rows, "worst": worst_layer(rows)}
     logger.debug("diagnosis of %s: worst layer %s", model.name, doc["worst"])
     return doc
-
-
-def quantized_input_matches(model: IntModel, x: np.ndarray) -> bool:
-    """The vectorised input quantization equals the host's scalar one (vectors.quantize_rows) on x."""
-    return bool(np.array_equal(quantize(np.asarray(x, dtype=np.float32), model.input_scale, model.input_zero_point),
-                               quantize_rows(model, x)))
-
