@@ -139,18 +139,20 @@ def _fold_batch_norm(lin: nn.Linear, mean: torch.Tensor, var: torch.Tensor, gamm
     return folded
 
 
-def capture_chain(model: nn.Module | torch.export.ExportedProgram, example: torch.Tensor) -> Captured:
-    """Export `model` on `example` (N x features float32) and return its canonical chain."""
-    if isinstance(model, torch.export.ExportedProgram):  # a saved .pt2: already captured
-        program = model
-    else:
-        model = model.eval()
-        try:
-            program = torch.export.export(model, (example,))
-        except Exception as err:  # export's own errors name the construct it cannot trace
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise QmcuError(f"torch.export cannot capture {type(model).__name__}: {first}", "write forward() as plain "
-                            "tensor operations on its input (no data-dependent control flow)") from err
+def export(model: nn.Module | torch.export.ExportedProgram, example: torch.Tensor) -> torch.export.ExportedProgram:
+    """torch.export of the model in eval mode on the example batch (a saved .pt2 is already captured)."""
+    if isinstance(model, torch.export.ExportedProgram):
+        return model
+    try:
+        return torch.export.export(model.eval(), (example,))
+    except Exception as err:  # export's own errors name the construct it cannot trace
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise QmcuError(f"torch.export cannot capture {type(model).__name__}: {first}", "write forward() as plain "
+                        "tensor operations on its input (no data-dependent control flow)") from err
+
+
+def parameters_of(program: torch.export.ExportedProgram) -> tuple[dict[str, str], Callable[[object], torch.Tensor | None]]:
+    """The program's parameter and buffer inputs by placeholder name, and a lookup from a node to its tensor."""
     params = {**dict(program.named_parameters()), **dict(program.named_buffers())}
     spec = {s.arg.name: s.target for s in program.graph_signature.input_specs if s.target is not None}
 
@@ -159,6 +161,14 @@ def capture_chain(model: nn.Module | torch.export.ExportedProgram, example: torc
             return None
         assert isinstance(arg, torch.fx.Node)
         return params[spec[arg.name]]
+
+    return spec, tensor
+
+
+def capture_chain(model: nn.Module | torch.export.ExportedProgram, example: torch.Tensor) -> Captured:
+    """Export `model` on `example` (N x features float32) and return its canonical chain."""
+    program = export(model, example)
+    spec, tensor = parameters_of(program)
 
     graph = program.graph_module.graph
     nodes = [n for n in graph.nodes if n.op == "call_function"]

@@ -38,6 +38,8 @@ from qmcu.model.capture import (
     _layer_name,
     _op_name,
     _source,
+    export,
+    parameters_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -123,23 +125,8 @@ def _shape4(val: Any, one_d: bool) -> tuple[int, ...]:
 
 def capture_graph(model: nn.Module | torch.export.ExportedProgram, example: torch.Tensor) -> CapturedGraph:
     """Export `model` on `example` (N x C x H x W, or N x C x L, or N x features) into a GraphNode list."""
-    if isinstance(model, torch.export.ExportedProgram):
-        program = model
-    else:
-        try:
-            program = torch.export.export(model.eval(), (example,))
-        except Exception as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise QmcuError(f"torch.export cannot capture {type(model).__name__}: {first}", "write forward() as plain "
-                            "tensor operations on its input (no data-dependent control flow)") from err
-    params = {**dict(program.named_parameters()), **dict(program.named_buffers())}
-    spec = {s.arg.name: s.target for s in program.graph_signature.input_specs if s.target is not None}
-
-    def tensor(arg: object) -> torch.Tensor | None:
-        if arg is None:
-            return None
-        assert isinstance(arg, torch.fx.Node)
-        return params[spec[arg.name]]
+    program = export(model, example)
+    spec, tensor = parameters_of(program)
 
     graph = program.graph_module.graph
     placeholders = [n for n in graph.nodes if n.op == "placeholder" and n.name not in spec]
@@ -382,7 +369,7 @@ def is_graph_model(model: nn.Module | torch.export.ExportedProgram, example: tor
     if example.dim() > 2:
         return True
     try:
-        program = model if isinstance(model, torch.export.ExportedProgram) else torch.export.export(model.eval(), (example,))
-    except Exception:
+        program = export(model, example)
+    except QmcuError:
         return False  # the chain capture reports the export error
     return any(n.op == "call_function" and n.target in GRAPH_TARGETS for n in program.graph.nodes)
