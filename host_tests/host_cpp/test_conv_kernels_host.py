@@ -77,6 +77,13 @@ def host_cases() -> list[Case]:
               depthwise_case(rng, 1, 19, 5, 1, (1, 5), (1, 1), (0, 0, 2, 2)),  # 1-D
               depthwise_case(rng, 9, 9, 4, 3, (3, 3), (2, 2), (0, 0, 0, 0)),
               depthwise_case(rng, 6, 6, 5, 2, (3, 3), (1, 1), (1, 1, 1, 1), exact=True)]
+    # int8 depthwise weights: odd and even pair counts per channel, multipliers 1 and 2, the exact path
+    cases += [depthwise_case(rng, 25, 5, 8, 1, (3, 3), (1, 1), (1, 1, 1, 1), weight_bits=8),
+              depthwise_case(rng, 7, 9, 3, 2, (3, 2), (2, 1), (0, 1, 1, 0), weight_bits=8),  # 3 pairs
+              depthwise_case(rng, 1, 15, 4, 1, (1, 5), (1, 1), (0, 0, 2, 2), weight_bits=8),
+              depthwise_case(rng, 8, 6, 5, 1, (3, 4), (1, 2), (1, 1, 2, 1), weight_bits=8),
+              depthwise_case(rng, 12, 7, 3, 2, (10, 4), (2, 2), (4, 5, 1, 1), weight_bits=8),
+              depthwise_case(rng, 6, 6, 4, 1, (3, 3), (1, 1), (1, 1, 1, 1), exact=True, weight_bits=8)]
     # pooling: max with padding on every side, average, global average (also above 256 taps: the int32 path)
     for i, pad in enumerate([(0, 0, 0, 0), (1, 1, 1, 1), (1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)]):
         c = (1, 3, 5, 7, 64, 6)[i]
@@ -138,3 +145,4 @@ def test_the_cases_cover_the_remainders() -> None:
     assert any(c.in_place for c in cases if c.op == "pointwise") and any(c.in_place for c in cases if c.op == "add")
     assert any(not c.prepared.requant.fast for c in cases if c.op in ("pointwise", "conv2d", "depthwise"))
     assert {c.prepared.weight_bits for c in cases if c.op == "pointwise"} == {8, 16}
+    assert {c.prepared.weight_bits for c in cases if c.op == "depthwise"} == {8, 16}

@@ -150,6 +150,17 @@ def test_depthwise_layout_replayed_on_the_plane_gives_the_reference() -> None:
     stride_cols = cl.depthwise_plane_stride(wd, pads[2], pads[3])
     pairs = (kw + 1) // 2
     wl = np.asarray(prep.weights, dtype=np.int64).reshape(cin * m, kh, 2 * pairs)
+    # int8 weights: the same pairs after the kernel's unpacking (bytes A0, B0, A1, B1 -> pairs A, B)
+    p8 = cl.prepare_depthwise(w, bias, in_hw=(h, wd), depth_multiplier=m, stride=stride, padding=pads,
+                              input_zero_point=zp, multipliers=[1 << 30] * cin * m, shifts=[-6] * cin * m,
+                              output_zero_point=0, qmin=-128, qmax=127, weight_bits=8)
+    per_channel = cl.depthwise8_channel_bytes(kh, kw)
+    assert len(p8.weights) == cin * m * per_channel and p8.biases == prep.biases
+    for o in range(cin * m):
+        raw = p8.weights[o * per_channel:(o + 1) * per_channel]
+        unpacked = [v for g in range(0, per_channel, 4) for v in (raw[g], raw[g + 2], raw[g + 1], raw[g + 3])]
+        assert unpacked[:2 * kh * pairs] == wl[o].reshape(-1).tolist() and not any(unpacked[2 * kh * pairs:])
+    assert p8.scratch_bytes == prep.scratch_bytes + 2 * per_channel and p8.shape_type.endswith(", 8>")
     for c in range(cin):
         plane = np.zeros((h + pads[0] + pads[1], stride_cols), dtype=np.int64)  # the slack columns hold 0
         plane[:, :wd + pads[2] + pads[3]] = zp

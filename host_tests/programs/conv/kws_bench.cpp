@@ -3,7 +3,7 @@
 // plugin). The generated header (included BEFORE this file) defines the layers with conv_layout.render_layer:
 // namespaces layer_conv, layer_dw0..layer_dw3, layer_pw0..layer_pw3, layer_pool, layer_fc (each: kShape,
 // kParams), the inputs
-// kKwsInputs[KWS_RUNS][490], KWS_SCRATCH_BYTES and KwsPwParams (the pointwise layers' params type).
+// kKwsInputs[KWS_RUNS][490], KWS_SCRATCH_BYTES, KwsPwParams and KwsDwParams (the layers' params types).
 // Per run it prints
 //   "H<run> <layer> <fnv1a-32 of the layer's output>"  and  "K<run> <hex of the 12 logits>"
 // (from a layer-by-layer trace; kws_infer, the measured whole inference, must give the same logits, else
@@ -79,7 +79,7 @@ using namespace kws_arena;
 // The parameters are copied into run-time objects (as an application's layer table holds them).
 namespace kws_state {
 qmcu::ConvParams g_conv;
-qmcu::DepthwiseParams g_dw[4];
+KwsDwParams g_dw[4];  // int16 (DepthwiseParams) or int8 (DepthwiseParams8) weights
 KwsPwParams g_pw[4];  // int16 (PointwiseParams) or int8 (PointwiseParams8) weights
 qmcu::PoolParams g_pool;
 qmcu::PointwiseParams g_fc;
@@ -89,7 +89,7 @@ using namespace kws_state;
 extern "C" __attribute__((noinline, noipa)) void kws_conv(const int8_t* in, int8_t* out) {
     qmcu::conv2d<layer_conv::kShape>(g_scratch, g_conv, in, out);
 }
-extern "C" __attribute__((noinline, noipa)) void kws_dw(const qmcu::DepthwiseParams* p, const int8_t* in, int8_t* out) {
+extern "C" __attribute__((noinline, noipa)) void kws_dw(const KwsDwParams* p, const int8_t* in, int8_t* out) {
     qmcu::depthwiseConv2d<layer_dw0::kShape>(g_scratch, *p, in, out);
 }
 extern "C" __attribute__((noinline, noipa)) void kws_pw(const KwsPwParams* p, const int8_t* in, int8_t* out) {

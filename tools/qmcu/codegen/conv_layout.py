@@ -58,10 +58,18 @@ def depthwise_plane_stride(w: int, pad_left: int, pad_right: int) -> int:
     return _round_up(w + pad_left + pad_right + 1, 2)
 
 
-def depthwise_scratch_bytes(h: int, w: int, padding: tuple[int, int, int, int]) -> int:
-    """One padded input plane in int16: (H + pads) rows of (W + pads + 1, rounded up to even) values."""
+def depthwise8_channel_bytes(kh: int, kw: int) -> int:
+    """int8 depthwise weights: one output channel's KH * ceil(KW/2) pairs, rounded up to even, 2 bytes each."""
+    return 2 * _round_up(kh * ((kw + 1) // 2), 2)
+
+
+def depthwise_scratch_bytes(h: int, w: int, padding: tuple[int, int, int, int], kernel: tuple[int, int] = (1, 1),
+                            weight_bits: int = 16) -> int:
+    """One padded input plane in int16: (H + pads) rows of (W + pads + 1, rounded up to even) values; with int8
+    weights also one channel's pairs unpacked to int16."""
     top, bottom, left, right = padding
-    return 2 * (h + top + bottom) * depthwise_plane_stride(w, left, right)
+    plane = 2 * (h + top + bottom) * depthwise_plane_stride(w, left, right)
+    return plane + (0 if weight_bits == 16 else 2 * depthwise8_channel_bytes(*kernel))
 
 
 # --- shared checks and tables ------------------------------------------------------------------------
@@ -311,6 +319,7 @@ class PreparedConv2d:
         return conv2d_scratch_bytes(*self.kernel, self.cin)
 
     params_type = "qmcu::ConvParams"
+    weight_ctype = "int16_t"
     header = "qmcu/kernels/conv.hpp"
 
 
@@ -347,6 +356,21 @@ def depthwise_slots(kh: int, kw: int, channels: int) -> list[tuple[int, int, int
             for o in range(channels) for ky in range(kh) for kx in range(2 * pairs)]
 
 
+def depthwise8_slots(kh: int, kw: int, channels: int) -> list[tuple[int, int, int] | None]:
+    """The int8 depthwise layout (depthwise.hpp, depthwiseInt8Layout): per channel, the pairs of depthwise_slots
+    (a zero pair added to an odd count), two pairs A, B per 4 bytes as A0, B0, A1, B1."""
+    per_channel = 2 * kh * ((kw + 1) // 2)
+    pairs16 = depthwise_slots(kh, kw, channels)
+    out: list[tuple[int, int, int] | None] = []
+    for o in range(channels):
+        values = pairs16[o * per_channel:(o + 1) * per_channel]
+        values += [None] * (-len(values) % 4)
+        for g in range(0, len(values), 4):
+            a0, a1, b0, b1 = values[g:g + 4]
+            out += [a0, b0, a1, b1]
+    return out
+
+
 @dataclass(frozen=True)
 class PreparedDepthwise:
     """qmcu::depthwiseConv2d<qmcu::DepthwiseShape<h, w, cin, m, kh, kw, sh, sw, top, bottom, left, right>>
@@ -360,12 +384,13 @@ class PreparedDepthwise:
     stride: tuple[int, int]
     padding: tuple[int, int, int, int]
     out_hw: tuple[int, int]
-    weights: list[int]          # int16 pairs along the kernel rows, per output channel (depthwise_slots)
-    biases: list[int]           # folded, int32
+    weights: list[int]          # weight_bits 16: int16 pairs along the kernel rows, per output channel
+    biases: list[int]           # (depthwise_slots); 8: the same pairs as int8 bytes (depthwise8_slots); folded, int32
     requant: ChannelRequantTable
     input_zero_point: int
     acc_min: int
     acc_max: int
+    weight_bits: int = 16
 
     @property
     def cout(self) -> int:
@@ -374,21 +399,32 @@ class PreparedDepthwise:
     @property
     def shape_type(self) -> str:
         dims = (*self.in_hw, self.cin, self.depth_multiplier, *self.kernel, *self.stride, *self.padding)
-        return f"qmcu::DepthwiseShape<{', '.join(map(str, dims))}>"
+        bits = ", 8" if self.weight_bits == 8 else ""
+        return f"qmcu::DepthwiseShape<{', '.join(map(str, dims))}{bits}>"
 
     @property
     def scratch_bytes(self) -> int:
-        return depthwise_scratch_bytes(*self.in_hw, self.padding)
+        return depthwise_scratch_bytes(*self.in_hw, self.padding, self.kernel, self.weight_bits)
 
-    params_type = "qmcu::DepthwiseParams"
+    @property
+    def params_type(self) -> str:
+        return "qmcu::DepthwiseParams8" if self.weight_bits == 8 else "qmcu::DepthwiseParams"
+
+    @property
+    def weight_ctype(self) -> str:
+        return "int8_t" if self.weight_bits == 8 else "int16_t"
+
     header = "qmcu/kernels/depthwise.hpp"
 
 
 def prepare_depthwise(weights: np.ndarray, bias: np.ndarray | Sequence[int], *, in_hw: tuple[int, int],
                       depth_multiplier: int, stride: int | Sequence[int], padding: Sequence[int], input_zero_point: int,
                       multipliers: Sequence[int], shifts: Sequence[int], output_zero_point: int, qmin: int, qmax: int,
-                      name: str = "depthwise") -> PreparedDepthwise:
-    """weights (KH, KW, Cin*M) (TFLite layout, as conv_reference.depthwise_conv2d takes them)."""
+                      name: str = "depthwise", weight_bits: int = 16) -> PreparedDepthwise:
+    """weights (KH, KW, Cin*M) (TFLite layout, as conv_reference.depthwise_conv2d takes them). weight_bits 16
+    stores the pairs as int16, 8 as int8 (half the flash; the kernel unpacks one channel at a time)."""
+    if weight_bits not in (8, 16):
+        raise _fail(name, f"weight_bits must be 8 or 16, got {weight_bits!r}", "choose 16 or 8 (flash)")
     w = _check_weights(name, weights, 3, "(KH, KW, Cin*M)")
     kh, kw, cout = w.shape
     m = int(depth_multiplier)
@@ -405,12 +441,13 @@ def prepare_depthwise(weights: np.ndarray, bias: np.ndarray | Sequence[int], *, 
     rows = w.reshape(kh * kw, cout).T  # [o][ky*kw + kx]
     folded = fold_biases(name, bias, rows, zp)
     acc_min, acc_max = prove_int32(name, folded, rows)
-    layout = [0 if s is None else int(w[s]) for s in depthwise_slots(kh, kw, cout)]
+    slots = depthwise_slots(kh, kw, cout) if weight_bits == 16 else depthwise8_slots(kh, kw, cout)
+    layout = [0 if s is None else int(w[s]) for s in slots]
     return PreparedDepthwise(name=name, in_hw=(h, wd), cin=cout // m, depth_multiplier=m, kernel=(kh, kw),
                              stride=(sh, sw), padding=pads, out_hw=out_hw, weights=layout,
                              biases=[int(v) for v in folded],
                              requant=channel_requant(name, multipliers, shifts, output_zero_point, qmin, qmax, cout),
-                             input_zero_point=zp, acc_min=acc_min, acc_max=acc_max)
+                             input_zero_point=zp, acc_min=acc_min, acc_max=acc_max, weight_bits=weight_bits)
 
 
 # --- pooling ----------------------------------------------------------------------------------------------
@@ -533,7 +570,10 @@ def _render_requant(name: str, rq: ChannelRequantTable) -> tuple[list[str], str]
                 f"{{{name}Scales, nullptr, {rq.qmin}, {rq.qmax}}}")
     assert rq.exact is not None
     rows = ",\n".join(f"    {{{', '.join(str(v) for v in r)}}}" for r in rq.exact)
-    return (["// per output channel: Requantizer{multiplier, shift, zero_point, qmin, qmax} (a shift outside [-23, -1]: "
+    return (["#if defined(QMCU_KERNELS_NO_EXACT_REQUANT) && QMCU_KERNELS_NO_EXACT_REQUANT",
+             f"#error \"layer {name} has a shift outside [-23, -1]: it needs the exact requantization path; do not "
+             "define QMCU_KERNELS_NO_EXACT_REQUANT\"", "#endif",
+             "// per output channel: Requantizer{multiplier, shift, zero_point, qmin, qmax} (a shift outside [-23, -1]: "
              "the exact path)", f"constexpr qmcu::Requantizer {name}Exact[{len(rq.exact)}] = {{\n{rows}}};"],
             f"{{nullptr, {name}Exact, {rq.qmin}, {rq.qmax}}}")
 
@@ -573,7 +613,7 @@ def _render_weighted(name: str, p: PreparedConv2d | PreparedDepthwise, count: in
         f"{p.scratch_bytes} bytes; weights: {layout}.",
         f"using {name}Shape = {p.shape_type};",
         _agreement(name, p.scratch_bytes, len(p.weights)),
-        "alignas(4) " + int_array("int16_t", f"{name}Weights", p.weights),
+        "alignas(4) " + int_array(p.weight_ctype, f"{name}Weights", p.weights),
         int_array("int32_t", f"{name}Biases", p.biases, per_line=8),
         *table,
         f"constexpr {p.params_type} {name}Params{{{name}Weights, {name}Biases, {init}, {p.input_zero_point}}};",
@@ -616,8 +656,10 @@ def render_layer(name: str, prepared: Prepared) -> str:
         return _render_weighted(name, prepared, prepared.cout * _round_up(prepared.kernel[0] * prepared.kernel[1]
                                                                          * prepared.cin, CHUNK), "GEMV layout")
     if isinstance(prepared, PreparedDepthwise):
-        return _render_weighted(name, prepared, prepared.cout * prepared.kernel[0] * 2 * ((prepared.kernel[1] + 1) // 2),
-                                "pairs along the kernel rows")
+        kh, kw = prepared.kernel
+        per_channel = 2 * kh * ((kw + 1) // 2) if prepared.weight_bits == 16 else depthwise8_channel_bytes(kh, kw)
+        return _render_weighted(name, prepared, prepared.cout * per_channel,
+                                "pairs along the kernel rows" + (" as int8 bytes" if prepared.weight_bits == 8 else ""))
     if isinstance(prepared, PreparedPool):
         return _render_pool(name, prepared)
     if isinstance(prepared, PreparedAdd):

@@ -1,6 +1,13 @@
 // What the convolution kernel family (conv.hpp, pointwise.hpp, depthwise.hpp, pool.hpp, add.hpp) shares:
-// the variant switch, the per-output-channel requantizer tables, the scratch sizes, and the DSP instructions
-// (real ones on a core with the DSP extension, portable stand-ins with their exact semantics elsewhere).
+// the variant switch, the per-output-channel requantizer tables, the scratch sizes, the DSP instructions
+// (real ones on a core with the DSP extension, portable stand-ins with their exact semantics elsewhere), and
+// the hand-scheduled requantization of several outputs of one channel (strided::).
+//
+// Every entry point has one signature: op<Shape>(void* scratch, const Params&, inputs..., int8_t* out), the
+// shape (sizes, strides, padding) a compile-time type, the parameters run-time data the host prepares
+// (tools/qmcu/codegen/conv_layout.py renders both). scratch: Shape::kScratchBytes, 4-byte aligned (nullptr
+// when 0). No heap, no exceptions, no RTTI, no C library (freestanding at STD=0; Cortex-M0 calls libgcc's
+// division and 64-bit multiply helpers).
 //
 // Variants (one signature per kernel, the same bits; chosen at compile time like qdense_fast.hpp's):
 //   DSP    (__ARM_FEATURE_DSP and an optimised build: Cortex-M4/M7/M33): SXTB16/SMLAD/SSUB8/SEL/SXTAB16 code.
@@ -16,6 +23,7 @@
 //   exact[c]  (Requantizer, with the layer's zero point and clamp): Requantizer::apply(acc), when some shift is
 //             outside [-23, -1]; the kernels then run their scalar variant (compact, out of line) for that layer.
 // Either way the result is Requantizer{multiplier[c], shift[c], zero_point, qmin, qmax}.apply(acc) bit for bit.
+// QMCU_KERNELS_NO_EXACT_REQUANT=1 compiles the second case out (see kernel_detail::kExactRequantCompiled).
 #pragma once
 
 #include "../config.hpp"
@@ -88,6 +96,15 @@ struct ChannelRequant {
 
 namespace kernel_detail {
 
+// QMCU_KERNELS_NO_EXACT_REQUANT=1 leaves the exact-requantizer path (the scalar variant with Requantizer::apply,
+// for a layer with a shift outside [-23, -1]) out of every image: about 3 KB of code an application whose layers
+// all have ChannelScale tables never runs. conv_layout.render_layer makes a layer that needs it an #error then.
+#if defined(QMCU_KERNELS_NO_EXACT_REQUANT) && QMCU_KERNELS_NO_EXACT_REQUANT
+constexpr bool kExactRequantCompiled = false;
+#else
+constexpr bool kExactRequantCompiled = true;
+#endif
+
 // Per-output requantization policies of the scalar variant.
 struct FastRequant {
     const ChannelScale* scales;
@@ -130,6 +147,11 @@ constexpr int32_t depthwisePlaneStride(int32_t w, int32_t pad_left, int32_t pad_
 constexpr size_t depthwiseBytes(int32_t h, int32_t w, int32_t pad_top, int32_t pad_bottom, int32_t pad_left,
                                 int32_t pad_right) {
     return static_cast<size_t>(2 * (h + pad_top + pad_bottom) * depthwisePlaneStride(w, pad_left, pad_right));
+}
+// depthwise, int8 weights: one output channel's pair words as bytes (KH * ceil(KW/2) pairs, rounded up to even,
+// 2 bytes each); the scratch adds the same channel unpacked to int16 (twice that).
+constexpr size_t depthwise8ChannelBytes(int32_t kh, int32_t kw) {
+    return static_cast<size_t>(2 * kernel_detail::roundUp(kh * ((kw + 1) / 2), 2));
 }
 }  // namespace conv_scratch
 

@@ -200,7 +200,7 @@ QMCU_KERNEL_NOINLINE void conv2dDsp(void* scratch, const ConvParams& p, const in
 template <class Shape>
 QMCU_KERNEL_INLINE void conv2d(void* scratch, const ConvParams& p, const int8_t* in, int8_t* out) {
     static constexpr conv_kernel::Geometry kGeo = conv_kernel::geometryOf<Shape>();
-    if (p.requant.scales == nullptr) {
+    if (kernel_detail::kExactRequantCompiled && p.requant.scales == nullptr) {
         conv_kernel::conv2dScalar(kGeo, scratch, p, kernel_detail::ExactRequant{p.requant.exact}, in, out);
         return;
     }

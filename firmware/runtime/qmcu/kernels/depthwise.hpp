@@ -21,8 +21,12 @@
 // (an SMLAD per pair; an odd kernel width reads one column past the window, times a zero weight). The M
 // output channels of the input channel reuse its plane. Accumulation: bias, then pairs in any order (the
 // host's bound covers every partial sum, see pointwise.hpp).
-// DSP: per output column, tiles of 4 outputs share their overlapping plane rows; requantization with
-// RightShiftRequant, SSAT, one four-lane SSUB8/SEL clamp per tile, byte stores (the outputs are OW*Cout apart).
+// DSP: per output column, tiles of 4 outputs (5 when they divide OH and 4 do not; a last shorter tile) share
+// their overlapping plane rows: for a 3-row kernel of up to 4 columns with SH = 1 a hand-scheduled tile loads the
+// channel's 6 weight words by one LDM and each plane word once (4 outputs: 12 loads, 24 SMLADs); other shapes
+// run the same sums in C++. Requantization per tile (common.hpp strided::): one LDM of the channel's ChannelScale,
+// RightShiftRequant and SSAT per output, one four-lane SSUB8/SEL clamp, byte stores (the outputs are OW*Cout
+// apart); when the layer's clamp is all of int8 the SSAT is the clamp and each output is stored as computed.
 // Scalar: the same plane and pairs, int32 multiply-accumulate, run-time sizes.
 #pragma once
 
@@ -30,14 +34,18 @@
 
 namespace qmcu {
 
+// WeightBits 16: int16 pairs (the layout above); 8: the same pairs as int8 bytes, half the flash (unpacked once
+// per output channel into the scratch; see depthwiseInt8Layout below).
 template <int32_t H, int32_t W, int32_t Cin, int32_t M, int32_t KH, int32_t KW, int32_t SH, int32_t SW,
-          int32_t PadT, int32_t PadB, int32_t PadL, int32_t PadR>
+          int32_t PadT, int32_t PadB, int32_t PadL, int32_t PadR, int32_t WeightBits = 16>
 struct DepthwiseShape {
     static_assert(H > 0 && W > 0 && Cin > 0 && M > 0 && KH > 0 && KW > 0 && SH > 0 && SW > 0,
                   "positive sizes and strides");
     static_assert(PadT >= 0 && PadB >= 0 && PadL >= 0 && PadR >= 0, "padding is not negative");
     static_assert(H + PadT + PadB >= KH && W + PadL + PadR >= KW, "the kernel fits the padded input");
+    static_assert(WeightBits == 16 || WeightBits == 8, "int16 or int8 weights");
     static constexpr int32_t kH = H, kW = W, kCin = Cin, kM = M, kKH = KH, kKW = KW, kSH = SH, kSW = SW;
+    static constexpr int32_t kWeightBits = WeightBits;
     static constexpr int32_t kPadT = PadT, kPadB = PadB, kPadL = PadL, kPadR = PadR;
     static constexpr int32_t kCout = Cin * M;
     static constexpr int32_t kOH = (H + PadT + PadB - KH) / SH + 1;
@@ -45,18 +53,24 @@ struct DepthwiseShape {
     static constexpr int32_t kPairs = (KW + 1) / 2;  // int16 pairs per kernel row
     static constexpr int32_t kPlaneRows = H + PadT + PadB;
     static constexpr int32_t kPlaneStride = conv_scratch::depthwisePlaneStride(W, PadL, PadR);  // int16 values
-    static constexpr size_t kWeightCount = static_cast<size_t>(kCout) * KH * 2 * kPairs;
-    static constexpr size_t kScratchBytes = conv_scratch::depthwiseBytes(H, W, PadT, PadB, PadL, PadR);
+    static constexpr int32_t kChannelPairs = KH * kPairs;  // int16 pair words per output channel
+    static constexpr size_t kWeightCount =
+        static_cast<size_t>(kCout) * (WeightBits == 16 ? 2 * kChannelPairs : conv_scratch::depthwise8ChannelBytes(KH, KW));
+    static constexpr size_t kScratchBytes = conv_scratch::depthwiseBytes(H, W, PadT, PadB, PadL, PadR) +
+                                            (WeightBits == 16 ? 0 : conv_scratch::depthwise8ChannelBytes(KH, KW) * 2);
     static constexpr size_t kInputBytes = static_cast<size_t>(H) * W * Cin;
     static constexpr size_t kOutputBytes = static_cast<size_t>(kOH) * kOW * kCout;
 };
 
-struct DepthwiseParams {
-    const int16_t* weights;    // Shape::kWeightCount values (pairs along the kernel rows), 4-byte aligned
+template <typename Wt>
+struct DepthwiseParamsT {
+    const Wt* weights;         // Shape::kWeightCount values (pairs along the kernel rows), 4-byte aligned
     const int32_t* biases;     // Cout folded biases: bias - input_zero_point * sum of the channel's weights
     ChannelRequant requant;    // per output channel
     int32_t input_zero_point;  // the value of a padded tap
 };
+using DepthwiseParams = DepthwiseParamsT<int16_t>;  // DepthwiseShape<..., 16>
+using DepthwiseParams8 = DepthwiseParamsT<int8_t>;  // DepthwiseShape<..., 8>
 
 namespace depthwise_kernel {
 
@@ -104,10 +118,32 @@ QMCU_KERNEL_INLINE void loadChannel(const Geometry& g, int16_t* plane, const int
     }
 }
 
-template <class Rq>
+// depthwiseInt8Layout: with int8 weights, output channel o holds its pair words as bytes, two pairs A, B per
+// 4 bytes in the order A0, B0, A1, B1 (a zero pair completes an odd count), so that SXTB16 of the word gives A
+// and SXTB16 ROR 8 gives B: depthwise8ChannelBytes(KH, KW) bytes per channel.
+//
+// The int16 values of output channel o's pairs (2 * pairs per channel): in place for int16 weights; unpacked into
+// `unpack` (2 * pairs rounded up to 4 values) for int8 weights.
+QMCU_KERNEL_INLINE const int16_t* channelPairs(const int16_t* w, int32_t o, int32_t pairs, int16_t*) {
+    return w + o * 2 * pairs;
+}
+QMCU_KERNEL_INLINE const int16_t* channelPairs(const int8_t* w, int32_t o, int32_t pairs, int16_t* unpack) {
+    const int32_t groups = (pairs + 1) / 2;
+    const int8_t* b = w + o * 4 * groups;
+    for (int32_t g = 0; g < groups; ++g, b += 4) {
+        unpack[4 * g] = b[0];
+        unpack[4 * g + 1] = b[2];
+        unpack[4 * g + 2] = b[1];
+        unpack[4 * g + 3] = b[3];
+    }
+    return unpack;
+}
+
+template <class Rq, typename Wt>
 QMCU_KERNEL_NOINLINE void depthwiseScalar(const Geometry& g, int32_t padded_w, void* scratch,
-                                          const DepthwiseParams& p, Rq rq, const int8_t* in, int8_t* out) {
+                                          const DepthwiseParamsT<Wt>& p, Rq rq, const int8_t* in, int8_t* out) {
     int16_t* plane = static_cast<int16_t*>(scratch);
+    int16_t* unpack = plane + g.plane_rows * g.stride;  // int8 weights: the channel's pairs
     fillPlane(g, plane, p.input_zero_point);
     zeroSlack(g, plane, padded_w);
     const int32_t pairs = (g.kw + 1) / 2;
@@ -116,7 +152,7 @@ QMCU_KERNEL_NOINLINE void depthwiseScalar(const Geometry& g, int32_t padded_w, v
         loadChannel(g, plane, in, c);
         for (int32_t mi = 0; mi < g.m; ++mi) {
             const int32_t o = c * g.m + mi;
-            const int16_t* w = p.weights + o * g.kh * 2 * pairs;
+            const int16_t* w = channelPairs(p.weights, o, g.kh * pairs, unpack);
             for (int32_t oy = 0; oy < g.oh; ++oy) {
                 for (int32_t ox = 0; ox < g.ow; ++ox) {
                     int32_t acc = p.biases[o];
@@ -320,22 +356,42 @@ QMCU_KERNEL_INLINE void tile(const int16_t* r, const uint32_t* wk, int32_t bias,
     strided::finishLanes<T, S::kOW * S::kCout, kClamp>(acc, scale, out, lo4, hi4);
 }
 
+// The pair words of output channel o (S::kChannelPairs): in place, or unpacked by SXTB16 into `unpack`.
+template <class S>
+QMCU_KERNEL_INLINE const uint32_t* channelWords(const int16_t* w, int32_t o, uint32_t*) {
+    return reinterpret_cast<const uint32_t*>(w) + o * S::kChannelPairs;
+}
+template <class S>
+QMCU_KERNEL_INLINE const uint32_t* channelWords(const int8_t* w, int32_t o, uint32_t* unpack) {
+    constexpr int32_t kGroups = (S::kChannelPairs + 1) / 2;
+    const int8_t* b = w + o * 4 * kGroups;
+#pragma GCC unroll 8
+    for (int32_t g = 0; g < kGroups; ++g) {
+        const uint32_t word = kisa::load32(b + 4 * g);
+        unpack[2 * g] = static_cast<uint32_t>(kisa::sxtb16(word));
+        unpack[2 * g + 1] = static_cast<uint32_t>(kisa::sxtb16Ror8(word));
+    }
+    return unpack;
+}
+
 // Tiles of 5 when they divide the output height and 4 do not, else 4 (and a last, shorter tile).
 template <class S>
 constexpr int kColumnTile = (S::kOH % 5 == 0 && S::kOH % 4 != 0) ? 5 : 4;
 
-template <class S, bool kClamp>
-QMCU_KERNEL_INLINE void depthwiseChannels(int16_t* plane, const DepthwiseParams& p, const int8_t* in, int8_t* out) {
+template <class S, bool kClamp, typename Wt>
+QMCU_KERNEL_INLINE void depthwiseChannels(int16_t* plane, const DepthwiseParamsT<Wt>& p, const int8_t* in,
+                                          int8_t* out) {
     constexpr int kTile = kColumnTile<S>;
     const uint32_t lo4 = kisa::replicate8(p.requant.qmin);
     const uint32_t hi4 = kisa::replicate8(p.requant.qmax);
-    const uint32_t* wk = reinterpret_cast<const uint32_t*>(p.weights);
+    uint32_t* unpack = reinterpret_cast<uint32_t*>(plane + S::kPlaneRows * S::kPlaneStride);
     const int32_t* bias = p.biases;
     const ChannelScale* scale = p.requant.scales;
     for (int32_t c = 0; c < S::kCin; ++c) {
         loadChannelDsp<S>(plane, in + c);
         for (int32_t mi = 0; mi < S::kM; ++mi) {
             const int32_t b = *bias++;
+            const uint32_t* wk = channelWords<S>(p.weights, c * S::kM + mi, unpack);
             int8_t* o_col = out + (c * S::kM + mi);
             for (int32_t ox = 0; ox < S::kOW; ++ox) {
                 const int16_t* r = plane + ox * S::kSW;
@@ -351,14 +407,13 @@ QMCU_KERNEL_INLINE void depthwiseChannels(int16_t* plane, const DepthwiseParams&
                 }
                 o_col += S::kCout;
             }
-            wk += S::kKH * S::kPairs;
             ++scale;
         }
     }
 }
 
-template <class S>
-QMCU_KERNEL_NOINLINE void depthwiseDsp(void* scratch, const DepthwiseParams& p, const int8_t* in, int8_t* out) {
+template <class S, typename Wt>
+QMCU_KERNEL_NOINLINE void depthwiseDsp(void* scratch, const DepthwiseParamsT<Wt>& p, const int8_t* in, int8_t* out) {
     constexpr Geometry kGeo = geometryOf<S>();
     int16_t* plane = static_cast<int16_t*>(scratch);
     fillPlane(kGeo, plane, p.input_zero_point);
@@ -374,18 +429,19 @@ QMCU_KERNEL_NOINLINE void depthwiseDsp(void* scratch, const DepthwiseParams& p, 
 
 }  // namespace depthwise_kernel
 
-// The entry point (see the top of this file).
-template <class Shape>
-QMCU_KERNEL_INLINE void depthwiseConv2d(void* scratch, const DepthwiseParams& p, const int8_t* in, int8_t* out) {
+// The entry point (see the top of this file): DepthwiseParams (int16 weights) or DepthwiseParams8 (int8).
+template <class Shape, typename Wt>
+QMCU_KERNEL_INLINE void depthwiseConv2d(void* scratch, const DepthwiseParamsT<Wt>& p, const int8_t* in, int8_t* out) {
+    static_assert(Shape::kWeightBits == 8 * static_cast<int32_t>(sizeof(Wt)), "DepthwiseShape<..., 8> takes int8 weights");
     static constexpr depthwise_kernel::Geometry kGeo = depthwise_kernel::geometryOf<Shape>();
     constexpr int32_t kPaddedW = Shape::kW + Shape::kPadL + Shape::kPadR;
-    if (p.requant.scales == nullptr) {
+    if (kernel_detail::kExactRequantCompiled && p.requant.scales == nullptr) {
         depthwise_kernel::depthwiseScalar(kGeo, kPaddedW, scratch, p, kernel_detail::ExactRequant{p.requant.exact},
                                           in, out);
         return;
     }
 #if QMCU_KERNELS_DSP
-    depthwise_kernel::depthwiseDsp<Shape>(scratch, p, in, out);
+    depthwise_kernel::depthwiseDsp<Shape, Wt>(scratch, p, in, out);
 #else
     depthwise_kernel::depthwiseScalar(kGeo, kPaddedW, scratch, p,
                                       kernel_detail::FastRequant{p.requant.scales, p.requant.qmin, p.requant.qmax},

@@ -1,18 +1,22 @@
 // Pointwise (1x1, stride 1) convolution on NHWC int8 tensors: a dense layer applied to every pixel
 // (spec: conv_reference.conv2d with KH = KW = 1 in tools/qmcu/quant/conv_reference.py).
 //
-//   qmcu::pointwise<qmcu::PointwiseShape<Pixels, Cin, Cout>>(scratch, params, in, out)
+//   qmcu::pointwise<qmcu::PointwiseShape<Pixels, Cin, Cout>>(scratch, PointwiseParams, in, out)      int16 weights
+//   qmcu::pointwise<qmcu::PointwiseShape<Pixels, Cin, Cout, 8>>(scratch, PointwiseParams8, in, out)  int8 weights
 //   out[p][o] = requant_o(bias[o] + sum_i (in[p][i] - input_zero_point) * w[o][i])
 //
 // in: Pixels x Cin int8, out: Pixels x Cout int8 (both NHWC, any alignment). out may be in itself (in place)
 // when Cout <= Cin: each pixel's inputs are copied to the scratch before its outputs are written. scratch:
-// Shape::kScratchBytes (conv_scratch::pointwiseBytes(Cin)), 4-byte aligned, in the caller's arena.
+// Shape::kScratchBytes, 4-byte aligned, in the caller's arena: conv_scratch::pointwiseBytes(Cin) (int16
+// weights: one widened pixel) or pointwise8Bytes(Cin) (int8 weights: four widened pixels).
 //
-// What the host prepares (tools/qmcu/codegen/conv_layout.py: prepare_pointwise, render_pointwise):
+// What the host prepares (tools/qmcu/codegen/conv_layout.py: prepare_pointwise(weight_bits=16 or 8), render_layer):
 //   biases[o]  = bias[o] - input_zero_point * sum_i w[o][i]          (int32, "folded"; checked there), so the
 //                kernel multiplies the raw int8 inputs: acc[o] = biases[o] + sum_i in[i] * w[o][i], the same
 //                integer as the reference's accumulator.
-//   weights    = int16, the GEMV layout below (Cout * paddedDepth(Cin) values, 4-byte aligned).
+//   weights    = int16 (WeightBits 16): the GEMV layout below, Cout * Kp values (Kp = Cin rounded up to 8);
+//                int8 (WeightBits 8): row-major [Cout][Kp], each row in input order, zero padded (half the flash).
+//                Either 4-byte aligned.
 //   requant    = per output channel (common.hpp's ChannelRequant).
 //
 // GEMV layout (gemv_layout, shared with conv.hpp, whose "inputs" are im2col columns of depth K = KH*KW*Cin):
@@ -28,11 +32,17 @@
 // minima) fit int32 covers every partial sum of every order, so the variants below may add in any order and
 // never overflow (SMLAD would wrap; the scalar int32 code would be undefined behaviour).
 //
-// Variants (common.hpp): DSP: per pixel, SXTB16 widening of the inputs into the scratch, then per group of 4
-// rows and chunk of 8 inputs one LDM of the 4 input words and per row one LDM of its 4 weight words and 4 SMLADs
-// (32 MACs in 21 instructions); requantization with RightShiftRequant (AND, ADDS, ADC, SMLAL, ASR), SSAT, and
-// one four-lane SSUB8/SEL clamp and one word store per group. Scalar: the same data, int32 multiply-accumulate,
-// run-time sizes (one function for every shape). A layer with `exact` requantizers runs the scalar variant.
+// Variants (common.hpp), the same bits:
+//   DSP, int16 weights: per pixel, SXTB16 widening of the inputs into the scratch, then per group of 4 rows the
+//     biases by one LDM, per chunk of 8 inputs one LDM of the 4 input words and per row one LDM of its 4 weight
+//     words and 4 SMLADs (32 MACs in 21 instructions); requantization per row by one LDM of its ChannelScale,
+//     RightShiftRequant (AND, ADDS, ADC, SMLAL, ASR), SSAT and BFI, then one four-lane SSUB8/SEL clamp and one
+//     word store per group.
+//   DSP, int8 weights: four pixels widened into the scratch (interleaved by chunk); per row and chunk one LDM of
+//     the 8 weight bytes, four SXTB16, then per pixel one LDM of its input words and 4 SMLADs (32 MACs in 25
+//     instructions); the row's four outputs (Cout bytes apart) requantized as depthwise's (common.hpp strided::).
+//   Scalar: the same data, int32 multiply-accumulate, run-time sizes (one function for every shape).
+//   A layer with `exact` requantizers runs the scalar variant.
 #pragma once
 
 #include "common.hpp"
@@ -550,7 +560,7 @@ QMCU_KERNEL_INLINE void pointwise(void* scratch, const PointwiseParams& p, const
     constexpr int32_t kPixels = Shape::kPixels;
     constexpr int32_t kCin = Shape::kCin;
     constexpr int32_t kCout = Shape::kCout;
-    if (p.requant.scales == nullptr) {
+    if (kernel_detail::kExactRequantCompiled && p.requant.scales == nullptr) {
         gemv::pointwiseScalar(static_cast<int16_t*>(scratch), p.weights, p.biases,
                               kernel_detail::ExactRequant{p.requant.exact}, in, out, kPixels, kCin, kCout);
         return;
@@ -570,7 +580,7 @@ QMCU_KERNEL_INLINE void pointwise(void* scratch, const PointwiseParams8& p, cons
     constexpr int32_t kPixels = Shape::kPixels;
     constexpr int32_t kCin = Shape::kCin;
     constexpr int32_t kCout = Shape::kCout;
-    if (p.requant.scales == nullptr) {
+    if (kernel_detail::kExactRequantCompiled && p.requant.scales == nullptr) {
         gemv::pointwise8Scalar(static_cast<int8_t*>(scratch), p.weights, p.biases,
                                kernel_detail::ExactRequant{p.requant.exact}, in, out, kPixels, kCin, kCout);
         return;
