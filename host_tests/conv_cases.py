@@ -156,8 +156,9 @@ def conv2d_case(rng: random.Random, h: int, w: int, cin: int, cout: int, kernel:
 
 def depthwise_case(rng: random.Random, h: int, w: int, cin: int, m: int, kernel: tuple[int, int],
                    stride: tuple[int, int], padding: tuple[int, int, int, int], *, exact: bool = False,
-                   clamp: tuple[int, int] | None = None, weight_bits: int = 16) -> Case:
-    """clamp: (qmin, qmax), or random (a fused ReLU, all of int8, or a narrower range)."""
+                   clamp: tuple[int, int] | None = None, weight_bits: int = 16, in_place: bool = False) -> Case:
+    """clamp: (qmin, qmax), or random (a fused ReLU, all of int8, or a narrower range); in_place (m = 1): the
+    output overwrites the input."""
     kh, kw = kernel
     wt = random_weights(rng, (kh, kw, cin * m))
     zp, out_zp = _zp(rng), rng.randint(-128, 127)
@@ -170,7 +171,8 @@ def depthwise_case(rng: random.Random, h: int, w: int, cin: int, m: int, kernel:
     want = cr.depthwise_conv2d(x, wt, bias, **kwargs)
     prep = cl.prepare_depthwise(wt, bias, in_hw=(h, w), name=f"dw{h}x{w}x{cin}", weight_bits=weight_bits, **kwargs)
     return Case("depthwise", f"depthwise{weight_bits} {h}x{w}x{cin} x{m}, kernel {kh}x{kw}, stride {stride}, padding {padding}"
-                f"{' exact' if exact else ''}", prep, x, want, clamp=(qmin, qmax), **_offsets(rng))
+                f"{' exact' if exact else ''}{' in-place' if in_place else ''}", prep, x, want, clamp=(qmin, qmax),
+                in_place=in_place, **({} if in_place else _offsets(rng)))
 
 
 def pool_case(rng: random.Random, kind: str, h: int, w: int, c: int, kernel: tuple[int, int], stride: tuple[int, int],

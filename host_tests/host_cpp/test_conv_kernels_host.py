@@ -84,6 +84,10 @@ def host_cases() -> list[Case]:
               depthwise_case(rng, 8, 6, 5, 1, (3, 4), (1, 2), (1, 1, 2, 1), weight_bits=8),
               depthwise_case(rng, 12, 7, 3, 2, (10, 4), (2, 2), (4, 5, 1, 1), weight_bits=8),
               depthwise_case(rng, 6, 6, 4, 1, (3, 3), (1, 1), (1, 1, 1, 1), exact=True, weight_bits=8)]
+    # depthwise in place (multiplier 1): the KWS layer, a stride-2 layer (the output is smaller), the exact path
+    cases += [depthwise_case(rng, 25, 5, 64, 1, (3, 3), (1, 1), (1, 1, 1, 1), in_place=True),
+              depthwise_case(rng, 9, 8, 5, 1, (3, 3), (2, 2), (1, 1, 1, 1), in_place=True, weight_bits=8),
+              depthwise_case(rng, 7, 5, 3, 1, (3, 3), (1, 1), (1, 1, 1, 1), in_place=True, exact=True)]
     # pooling: max with padding on every side, average, global average (also above 256 taps: the int32 path)
     for i, pad in enumerate([(0, 0, 0, 0), (1, 1, 1, 1), (1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)]):
         c = (1, 3, 5, 7, 64, 6)[i]
@@ -142,7 +146,7 @@ def test_the_cases_cover_the_remainders() -> None:
     for side in range(4):
         assert any(p.padding[side] > 0 and sum(p.padding) == p.padding[side] for p in convs), side
     assert any(p.in_hw[1] % 2 for p in convs)
-    assert any(c.in_place for c in cases if c.op == "pointwise") and any(c.in_place for c in cases if c.op == "add")
+    assert all(any(c.in_place for c in cases if c.op == op) for op in ("pointwise", "depthwise", "add"))
     assert any(not c.prepared.requant.fast for c in cases if c.op in ("pointwise", "conv2d", "depthwise"))
     assert {c.prepared.weight_bits for c in cases if c.op == "pointwise"} == {8, 16}
     assert {c.prepared.weight_bits for c in cases if c.op == "depthwise"} == {8, 16}

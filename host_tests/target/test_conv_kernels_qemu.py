@@ -157,7 +157,9 @@ def qemu_cases() -> list[Case]:
               depthwise_case(rng, 25, 5, 8, 1, (3, 3), (1, 1), (1, 1, 1, 1), clamp=full, weight_bits=8),
               depthwise_case(rng, 9, 6, 3, 2, (3, 4), (1, 1), (1, 1, 1, 2), clamp=relu, weight_bits=8),
               depthwise_case(rng, 7, 6, 5, 1, (2, 3), (2, 1), (0, 1, 1, 1), weight_bits=8),
-              depthwise_case(rng, 5, 5, 3, 2, (3, 3), (1, 1), (1, 1, 1, 1), exact=True, weight_bits=8)]
+              depthwise_case(rng, 5, 5, 3, 2, (3, 3), (1, 1), (1, 1, 1, 1), exact=True, weight_bits=8),
+              depthwise_case(rng, 25, 5, 8, 1, (3, 3), (1, 1), (1, 1, 1, 1), in_place=True, weight_bits=8),
+              depthwise_case(rng, 9, 8, 5, 1, (3, 3), (2, 2), (1, 1, 1, 1), in_place=True)]
     cases += [pool_case(rng, "max", 7, 6, 5, (3, 3), (2, 2), (1, 1, 1, 1)),
               pool_case(rng, "max", 6, 7, 8, (2, 2), (2, 2), (0, 1, 0, 1)),
               pool_case(rng, "avg", 7, 9, 7, (2, 2), (2, 2)),

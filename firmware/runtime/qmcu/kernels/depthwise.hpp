@@ -5,8 +5,10 @@
 //   out[oy][ox][c*M + m] = requant(bias + sum_{ky,kx} (x[oy*SH - PadT + ky][ox*SW - PadL + kx][c] - zp) * w[ky][kx][c*M + m])
 //   where a tap outside the input (padding) holds zp, i.e. adds 0.
 //
-// in: H x W x Cin int8, out: OH x OW x (Cin*M) int8 (batch 1; any alignment; no overlap). scratch:
-// Shape::kScratchBytes (conv_scratch::depthwiseBytes: one padded int16 plane), 4-byte aligned.
+// in: H x W x Cin int8, out: OH x OW x (Cin*M) int8 (batch 1; any alignment). With M = 1, out may be in itself
+// (in place): output channel c depends only on input channel c, which is in the plane before any of its outputs
+// is written; otherwise they must not overlap. scratch: Shape::kScratchBytes (conv_scratch::depthwiseBytes: one
+// padded int16 plane; with int8 weights also depthwise8ChannelBytes * 2 for one unpacked channel), 4-byte aligned.
 //
 // What the host prepares (tools/qmcu/codegen/conv_layout.py: prepare_depthwise, render_layer):
 //   biases[o] = bias[o] - zp * sum_{ky,kx} w[ky][kx][o]          (int32; padding holds zp)
