@@ -5,9 +5,10 @@
 //
 // A model quantized with `seed_tutorial = True` (examples/xor.py) adds the seed tutorial's layer on
 // top (seed_tutorial.hpp): its weights.hpp names, its API in the STD=1 FLOAT=1 corner and its lines.
+// model.hpp first: a graph model's header sets the kernels' compile-time switches before any kernel header.
+#include "model.hpp"
 #include <qmcu/qmcu.hpp>
 
-#include "model.hpp"
 #include "app_records.hpp"
 #include "text_line.hpp"
 #include "vectors.hpp"

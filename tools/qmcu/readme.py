@@ -38,6 +38,8 @@ BLOCKS = {
     "your-model": Block("scons", ("model=examples/breast_cancer.py", "board=qemu-m4", "run")),
     "digits": Block("scons", ("model=digits", "board=qemu-m4", "run"), start="captured with"),
     "check": Block("qmcu", ("check", "--model", "examples/breast_cancer.py", "board=qemu-m4"), prompt=True),
+    "digits-cnn": Block("scons", ("model=digits-cnn", "board=qemu-m4", "run"), start="captured with"),
+    "kws-check": Block("qmcu", ("check", "--model", "examples/kws_dscnn.py", "board=qemu-m4"), prompt=True),
 }
 
 

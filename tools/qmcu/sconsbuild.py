@@ -254,6 +254,7 @@ def _check_committed(folder: Path, names: list[str]) -> None:
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 
 
+_RAM_ASSERT = "qmcu: .data + .bss + stack do not fit in RAM"  # codegen/linker_script.py's ASSERT
 _OVERLAP = re.compile(r"section \S+ VMA \[([0-9a-f]+),[0-9a-f]+\] overlaps section \S+ VMA \[[0-9a-f]+,([0-9a-f]+)\]")
 
 
@@ -270,6 +271,8 @@ def _link_spawn(opts: BuildOptions, parts: int, verbose: bool) -> Callable[..., 
     def spawn(sh: str, escape: Any, cmd: str, args: list[str], env: dict[str, str]) -> int:
         proc = subprocess.run([sh, "-c", " ".join(args)], env=env, capture_output=True, text=True, check=False)
         found = _OVERFLOW.findall(proc.stderr) if proc.returncode else []
+        if proc.returncode and not found and _RAM_ASSERT in proc.stderr:  # the linker script's own RAM check
+            found = [("RAM", "0")]
         if not found:
             sys.stdout.write(proc.stdout)
             sys.stderr.write(proc.stderr)

@@ -1,4 +1,4 @@
-// qmcu int8 graph model 'digits_cnn': 8 layers, arena 2336 bytes
+// qmcu int8 graph model 'digits_cnn': 8 layers, arena 1800 bytes
 // GENERATED FILE - DO NOT EDIT. Regenerate with qmcu (see README).
 //   generator: qmcu 0.1.0
 //   source: model file digits_cnn.py
@@ -15,6 +15,10 @@
 //   model_sha256: 741000cd34c696be3889ac97ce02348f386539628747b6a9d358ab9d9a89bfdb
 #pragma once
 
+#define QMCU_MODEL_ARENA 1  // the application fills and checks the guard after the arena
+// Every layer requantizes with ChannelScale tables: leave the exact fallback out (about 3 KB).
+#define QMCU_KERNELS_NO_EXACT_REQUANT 1
+
 #include <qmcu/qdense_fast.hpp>
 #include <qmcu/qmcu.hpp>
 #include <qmcu/kernels/add.hpp>
@@ -22,8 +26,6 @@
 #include <qmcu/kernels/depthwise.hpp>
 #include <qmcu/kernels/pointwise.hpp>
 #include <qmcu/kernels/pool.hpp>
-
-#define QMCU_MODEL_ARENA 1  // the application fills and checks the guard after the arena
 
 namespace qmcu_model {
 
@@ -36,7 +38,7 @@ constexpr size_t kLayerCount = 8;
 constexpr const char* kLayerNames[kLayerCount] = {"stem_0", "block_dw", "block_pw", "block", "pool", "conv_0", "head_0", "head_2"};
 constexpr size_t kMaxWidth = 64;  // the caller's buffers
 // The static memory plan: every intermediate tensor and scratch area at a fixed offset (exact size).
-constexpr size_t kArenaBytes = 2336;
+constexpr size_t kArenaBytes = 1800;
 constexpr size_t kArenaGuardBytes = 16;
 
 // layer 0: ['input'] -> stem_0
@@ -77,20 +79,20 @@ constexpr qmcu::ChannelScale kL0Scales[12] = {
 constexpr qmcu::ConvParams kL0Params{kL0Weights, kL0Biases, {kL0Scales, nullptr, -128, 127}, -128};
 
 // layer 1: ['stem_0'] -> block_dw
-// block_dw: qmcu::depthwiseConv2d<qmcu::DepthwiseShape<8, 8, 12, 1, 3, 3, 1, 1, 1, 1, 1, 1>>; input zero point -128 folded into the biases
-// (and filling the padding); every partial sum stays in [-112433, 148775]; scratch 240 bytes; weights: pairs along the kernel rows.
-using kL1Shape = qmcu::DepthwiseShape<8, 8, 12, 1, 3, 3, 1, 1, 1, 1, 1, 1>;
-static_assert(kL1Shape::kScratchBytes == 240 && kL1Shape::kWeightCount == 144, "conv_layout.py and the kernel header disagree; regenerate");
-alignas(4) constexpr int16_t kL1Weights[144] = {
-    12, 25, 31, 0, -103, -56, -127, 0, -48, 51, 48, 0, 60, 50, -29, 0,
-    -57, 48, -83, 0, -91, -76, -127, 0, -54, -24, 8, 0, -86, 82, -127, 0,
-    -112, -16, -16, 0, -2, 127, -20, 0, 24, 42, 38, 0, -43, 82, -44, 0,
-    19, 47, 127, 0, -67, 118, 25, 0, 9, -94, -4, 0, 106, 8, 69, 0,
-    127, 12, 38, 0, -79, 68, 104, 0, -5, -14, -67, 0, 69, -26, -76, 0,
-    127, 64, 88, 0, 127, -34, -46, 0, 63, 76, -58, 0, 125, 104, 122, 0,
-    17, 3, 53, 0, -23, 105, 15, 0, -9, 12, -127, 0, 43, 37, 127, 0,
-    -40, -34, -21, 0, -32, 13, 14, 0, 127, 15, -73, 0, -27, 43, 127, 0,
-    54, 58, -10, 0, -22, -99, 13, 0, 7, 1, -66, 0, 114, 72, 127, 0};
+// block_dw: qmcu::depthwiseConv2d<qmcu::DepthwiseShape<8, 8, 12, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8>>; input zero point -128 folded into the biases
+// (and filling the padding); every partial sum stays in [-112433, 148775]; scratch 264 bytes; weights: pairs along the kernel rows as int8 bytes.
+using kL1Shape = qmcu::DepthwiseShape<8, 8, 12, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8>;
+static_assert(kL1Shape::kScratchBytes == 264 && kL1Shape::kWeightCount == 144, "conv_layout.py and the kernel header disagree; regenerate");
+alignas(4) constexpr int8_t kL1Weights[144] = {
+    12, 31, 25, 0, -103, -127, -56, 0, -48, 48, 51, 0, 60, -29, 50, 0,
+    -57, -83, 48, 0, -91, -127, -76, 0, -54, 8, -24, 0, -86, -127, 82, 0,
+    -112, -16, -16, 0, -2, -20, 127, 0, 24, 38, 42, 0, -43, -44, 82, 0,
+    19, 127, 47, 0, -67, 25, 118, 0, 9, -4, -94, 0, 106, 69, 8, 0,
+    127, 38, 12, 0, -79, 104, 68, 0, -5, -67, -14, 0, 69, -76, -26, 0,
+    127, 88, 64, 0, 127, -46, -34, 0, 63, -58, 76, 0, 125, 122, 104, 0,
+    17, 53, 3, 0, -23, 15, 105, 0, -9, -127, 12, 0, 43, 127, 37, 0,
+    -40, -21, -34, 0, -32, 14, 13, 0, 127, -73, 15, 0, -27, 127, 43, 0,
+    54, -10, 58, 0, -22, 13, -99, 0, 7, -66, 1, 0, 114, 127, 72, 0};
 constexpr int32_t kL1Biases[12] = {
     -16920, -33408, -38662, 21831, 20204, 50203, 17805, 52752,
     4590, 11867, 34956, 17871};
@@ -108,9 +110,9 @@ constexpr qmcu::ChannelScale kL1Scales[12] = {
     {1793271222, 6, -8160, 1073741824u},
     {1276532026, 6, -8160, 1073741824u},
     {1908290681, 6, -8160, 1073741824u}};
-constexpr qmcu::DepthwiseParams kL1Params{kL1Weights, kL1Biases, {kL1Scales, nullptr, -128, 127}, -128};
+constexpr qmcu::DepthwiseParams8 kL1Params{kL1Weights, kL1Biases, {kL1Scales, nullptr, -128, 127}, -128};
 
-// layer 2: ['block_dw'] -> block_pw
+// layer 2: ['block_dw'] -> block_pw (in place over block_dw)
 // block_pw: qmcu::pointwise<qmcu::PointwiseShape<64, 12, 12>>; input zero point -128 folded into the biases;
 // every partial sum stays in [-127144, 149506]; scratch 32 bytes.
 using kL2Shape = qmcu::PointwiseShape<64, 12, 12>;
@@ -399,7 +401,7 @@ constexpr qmcu::Requantizer kL7Requantizer{1934113251, -7, 13, -128, 127};
 
 struct Layers {
     qmcu::ConvParams l0;
-    qmcu::DepthwiseParams l1;
+    qmcu::DepthwiseParams8 l1;
     qmcu::PointwiseParams l2;
     qmcu::AddParams l3;
     qmcu::PoolParams l4;
@@ -445,8 +447,8 @@ inline void forwardLayer(size_t k, const int8_t* in, int8_t* out) {
     switch (k) {
         case 0: qmcu::conv2d<kL0Shape>((g_arena + 768), g_layers.l0, g_input, (g_arena + 0)); break;
         case 1: qmcu::depthwiseConv2d<kL1Shape>((g_arena + 1536), g_layers.l1, (g_arena + 0), (g_arena + 768)); break;
-        case 2: qmcu::pointwise<kL2Shape>((g_arena + 2304), g_layers.l2, (g_arena + 768), (g_arena + 1536)); break;
-        case 3: qmcu::add<kL3Shape>(nullptr, g_layers.l3, (g_arena + 0), (g_arena + 1536), (g_arena + 0)); break;
+        case 2: qmcu::pointwise<kL2Shape>((g_arena + 1536), g_layers.l2, (g_arena + 768), (g_arena + 768)); break;
+        case 3: qmcu::add<kL3Shape>(nullptr, g_layers.l3, (g_arena + 0), (g_arena + 768), (g_arena + 0)); break;
         case 4: qmcu::maxPool2d<kL4Shape>(nullptr, g_layers.l4, (g_arena + 0), (g_arena + 768)); break;
         case 5: qmcu::conv2d<kL5Shape>((g_arena + 384), g_layers.l5, (g_arena + 768), (g_arena + 0)); break;
         case 6: qmcu::avgPool2d<kL6Shape>(nullptr, g_layers.l6, (g_arena + 0), (g_arena + 384)); break;
@@ -459,8 +461,8 @@ inline void forwardLayer(size_t k, const int8_t* in, int8_t* out) {
 inline void forward(const int8_t* in, int8_t* out) {
     qmcu::conv2d<kL0Shape>((g_arena + 768), g_layers.l0, in, (g_arena + 0));
     qmcu::depthwiseConv2d<kL1Shape>((g_arena + 1536), g_layers.l1, (g_arena + 0), (g_arena + 768));
-    qmcu::pointwise<kL2Shape>((g_arena + 2304), g_layers.l2, (g_arena + 768), (g_arena + 1536));
-    qmcu::add<kL3Shape>(nullptr, g_layers.l3, (g_arena + 0), (g_arena + 1536), (g_arena + 0));
+    qmcu::pointwise<kL2Shape>((g_arena + 1536), g_layers.l2, (g_arena + 768), (g_arena + 768));
+    qmcu::add<kL3Shape>(nullptr, g_layers.l3, (g_arena + 0), (g_arena + 768), (g_arena + 0));
     qmcu::maxPool2d<kL4Shape>(nullptr, g_layers.l4, (g_arena + 0), (g_arena + 768));
     qmcu::conv2d<kL5Shape>((g_arena + 384), g_layers.l5, (g_arena + 768), (g_arena + 0));
     qmcu::avgPool2d<kL6Shape>(nullptr, g_layers.l6, (g_arena + 0), (g_arena + 384));

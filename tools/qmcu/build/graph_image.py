@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from qmcu.build.image_model import Field, _i16, _i32
+from qmcu.build.image_model import Field, _i8, _i16, _i32
 from qmcu.codegen import conv_layout as cl
 from qmcu.codegen.graph_header import prepare_layer
 from qmcu.quant.intmodel import Layer
@@ -37,7 +37,8 @@ def kernel_fields(lay: Layer) -> list[Field]:
                                                      a.input2_offset, a.input2_multiplier, a.input2_shift,
                                                      a.output_multiplier, a.output_shift, a.output_offset, prep.qmin,
                                                      prep.qmax]), False)]
-    fields = [Field(f"{name} weights", _i16(prep.weights), True), Field(f"{name} folded biases", _i32(prep.biases), True),
+    weights = _i8(prep.weights) if getattr(prep, "weight_ctype", "int16_t") == "int8_t" else _i16(prep.weights)
+    fields = [Field(f"{name} weights", weights, True), Field(f"{name} folded biases", _i32(prep.biases), True),
               *_requant(name, prep.requant)]
     if isinstance(prep, cl.PreparedConv2d | cl.PreparedDepthwise):
         fields.append(Field(f"{name} input zero point", _i32([prep.input_zero_point]), False))

@@ -2,8 +2,9 @@
 offset in one arena, placed by liveness so buffers that are never alive at the same time share bytes.
 
 The network's input is the caller's buffer and its output the caller's output buffer; only the tensors
-in between, and each layer's scratch (alive during that layer only), live in the arena. An elementwise
-layer (a table) or an add whose input dies at that layer writes in place. Offsets are 4-byte aligned
+in between, and each layer's scratch (alive during that layer only), live in the arena. A layer whose
+kernel may write over its input (a table, an add, a depthwise convolution of multiplier 1, a pointwise
+one with no more output than input channels: kernels/*.hpp) writes in place when that input dies there. Offsets are 4-byte aligned
 (the DSP kernels read 32-bit words). The arena size is exact: the end of the highest placed buffer.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qmcu.quant.graph_checks import tensor_sizes
-from qmcu.quant.intmodel import Add, IntModel, Lut
+from qmcu.quant.intmodel import Add, Conv, IntModel, Lut
 
 ALIGN = 4
 
@@ -41,6 +42,15 @@ def _overlap(a: Buffer, b: Buffer) -> bool:
     return not (a.last < b.first or b.last < a.first)
 
 
+def writes_in_place(lay: object) -> bool:
+    """The layer's kernel may write its output over its (first) input."""
+    if isinstance(lay, Lut | Add):
+        return True
+    if isinstance(lay, Conv):
+        return lay.depth_multiplier == 1 or (lay.pointwise and lay.out_shape[2] <= lay.in_shape[2])
+    return False
+
+
 def plan_memory(model: IntModel, scratch: dict[str, int] | None = None) -> MemoryPlan:
     """Place every intermediate tensor (and scratch[layer] bytes per layer) in one arena."""
     scratch = scratch or {}
@@ -57,7 +67,7 @@ def plan_memory(model: IntModel, scratch: dict[str, int] | None = None) -> Memor
         if k == last_layer:
             break  # written to the caller's output buffer
         src = (lay.inputs or [""])[0]
-        if isinstance(lay, Lut | Add) and src != "input" and last_read.get(src) == k and src in owner:
+        if writes_in_place(lay) and src != "input" and last_read.get(src) == k and src in owner:
             plan.in_place[lay.name] = src
             holder = owner[src]
             owner[lay.name] = holder

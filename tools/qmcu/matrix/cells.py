@@ -129,8 +129,10 @@ def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped
 
 
 def _does_not_fit(opts: BuildOptions) -> str | None:
-    """Why a committed graph model cannot run on the board at all (its activation arena exceeds the RAM)."""
+    """Why a committed graph model cannot run on the board at all: its activation arena and the stack the
+    image reserves already exceed the board's RAM (a lower bound: the application needs a little more)."""
     from qmcu.codegen.graph_header import ARENA_GUARD_BYTES, graph_plan
+    from qmcu.codegen.linker_script import DEFAULT_GUARD_SIZE, DEFAULT_STACK_SIZE
     from qmcu.quant import intmodel
 
     if opts.committed is None or opts.board.ram is None:
@@ -139,10 +141,11 @@ def _does_not_fit(opts: BuildOptions) -> str | None:
     if not model.is_graph:
         return None
     arena = graph_plan(model).arena_bytes + ARENA_GUARD_BYTES
-    if arena <= opts.board.ram.size:
+    stack = DEFAULT_STACK_SIZE + DEFAULT_GUARD_SIZE
+    if arena + stack <= opts.board.ram.size:
         return None
-    return (f"{model.name}'s activation arena ({arena:,} B with its guard) is larger than the board's RAM "
-            f"({opts.board.ram.size:,} B)")
+    return (f"{model.name}'s activation arena ({arena:,} B with its guard) and the stack ({stack:,} B) need more "
+            f"than the board's RAM ({opts.board.ram.size:,} B)")
 
 
 # --- progress, printed by each cell's run step as it finishes (threads under scons -j) ---------

@@ -129,6 +129,12 @@ class Conv:
     activation: str = "none"
     op: str = "conv"
 
+    @property
+    def pointwise(self) -> bool:
+        """A 1x1 full convolution, stride 1, no padding: a dense layer per pixel."""
+        return (not self.depth_multiplier and list(self.kernel) == [1, 1] and list(self.stride) == [1, 1]
+                and not any(self.padding))
+
 
 @dataclass
 class Pool:
