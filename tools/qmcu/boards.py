@@ -469,8 +469,14 @@ def board_file(name: str, boards_dir: Path | None = None) -> Path:
 def load_board(name: str, boards_dir: Path | None = None) -> Board:
     """Load and validate the board file of <name> (built-in or the user's); an unknown name lists the valid ones."""
     path = board_file(name, boards_dir)
+    return _parse_text(path, path.read_text())
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_text(path: Path, text: str) -> Board:
+    """A board file's content, validated once per process (keyed by the text: an edited file is read again)."""
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise _fail(path, f"is not valid JSON ({err})", "fix the syntax") from err
     return parse_board(path, raw)

@@ -7,6 +7,7 @@ cross-cell identity check, the budget check and the JUnit / Markdown / JSON repo
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -128,23 +129,28 @@ def enumerate_cells(arguments: dict[str, str]) -> tuple[list[Cell], list[Skipped
     return cells, skipped
 
 
+@functools.cache
+def _committed_arena(folder: Path) -> tuple[str, int | None]:
+    """A committed model's name and arena with its guard (None: not a graph model); planned once per process."""
+    from qmcu.codegen.graph_header import ARENA_GUARD_BYTES, graph_plan
+    from qmcu.quant import intmodel
+
+    model = intmodel.load(folder / "intmodel.json")
+    return model.name, (graph_plan(model).arena_bytes + ARENA_GUARD_BYTES if model.is_graph else None)
+
+
 def _does_not_fit(opts: BuildOptions) -> str | None:
     """Why a committed graph model cannot run on the board at all: its activation arena and the stack the
     image reserves already exceed the board's RAM (a lower bound: the application needs a little more)."""
-    from qmcu.codegen.graph_header import ARENA_GUARD_BYTES, graph_plan
     from qmcu.codegen.linker_script import DEFAULT_GUARD_SIZE, DEFAULT_STACK_SIZE
-    from qmcu.quant import intmodel
 
     if opts.committed is None or opts.board.ram is None:
         return None
-    model = intmodel.load(opts.committed / "intmodel.json")
-    if not model.is_graph:
-        return None
-    arena = graph_plan(model).arena_bytes + ARENA_GUARD_BYTES
+    name, arena = _committed_arena(opts.committed)
     stack = DEFAULT_STACK_SIZE + DEFAULT_GUARD_SIZE
-    if arena + stack <= opts.board.ram.size:
+    if arena is None or arena + stack <= opts.board.ram.size:
         return None
-    return (f"{model.name}'s activation arena ({arena:,} B with its guard) and the stack ({stack:,} B) need more "
+    return (f"{name}'s activation arena ({arena:,} B with its guard) and the stack ({stack:,} B) need more "
             f"than the board's RAM ({opts.board.ram.size:,} B)")
 
 
