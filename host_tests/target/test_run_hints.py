@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_uart import HANG_APP, UART_QEMU, Builder
+from test_uart import UART_QEMU, Builder
 
 from qmcu import boards
 from qmcu.errors import QmcuError
@@ -102,7 +102,7 @@ def test_a_signal_that_stops_qemu_is_not_reported_as_a_damaged_stream(builder: B
     # A Ctrl-C that reaches QEMU (say, from a terminal that signals the whole group) ends it cleanly, with
     # exit code 0 and half a stream: that is an interrupted run, not a firmware that printed garbage.
     board = UART_QEMU[0]
-    elf = builder.build(board, console, HANG_APP, {}, "hang")
+    elf = builder.build(board, console, "hang.cpp", {}, "hang")
     errors: list[BaseException] = []
 
     def run() -> None:

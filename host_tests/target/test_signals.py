@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_uart import HANG_APP, UART_QEMU, Builder
+from test_uart import UART_QEMU, Builder
 
 from qmcu import interrupt
 from qmcu.paths import REPO_ROOT
@@ -104,7 +104,7 @@ def test_a_signal_stops_a_long_run_at_once(build: Path, console: str, signum: si
 def test_handler_stops_a_hung_semihosting_run(tmp_path_factory: pytest.TempPathFactory) -> None:
     # The qmcu CLI's way in: install_handlers() in the main thread, then a runner; here a firmware that hangs.
     board = UART_QEMU[0]
-    elf = Builder(tmp_path_factory.mktemp("hang")).build(board, "semihosting", HANG_APP, {}, "hang")
+    elf = Builder(tmp_path_factory.mktemp("hang")).build(board, "semihosting", "hang.cpp", {}, "hang")
     script = ("import sys\nfrom pathlib import Path\nfrom qmcu import boards, interrupt\nfrom qmcu.run.qemu import run_qemu\n"
               f"interrupt.install_handlers()\nrun_qemu(boards.load_board({board.id!r}), Path({str(elf)!r}), 60.0)\n")
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
