@@ -123,19 +123,25 @@ def test_saved_files_that_are_not_programs_are_named(tmp_path: Path) -> None:
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr
 
 
-def test_skip_connection_model_file_is_refused_with_its_line(tmp_path: Path) -> None:
+def test_skip_connection_model_file_runs_and_an_unsupported_op_is_refused_with_its_line(tmp_path: Path) -> None:
+    # A skip connection (refused before issue 13) takes the graph path and runs bit-exact.
     chain = "    return nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)).eval()"
-    body = _SMALL.replace(chain, '''    class Skip(nn.Module):
+    skip = _SMALL.replace(chain, '''    class Skip(nn.Module):
         def __init__(self):
             super().__init__()
             self.a = nn.Linear(3, 3)
+            self.out = nn.Linear(3, 2)
         def forward(self, x):
-            return self.a(x) + x
+            return self.out(self.a(x) + x)
     return Skip().eval()''')
-    f = _write(tmp_path / "skip.py", body)
-    proc = _run(tmp_path / "b", f"model={f}")
+    proc = _run(tmp_path / "b", f"model={_write(tmp_path / 'skip.py', skip)}")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "40/40 bit-exact" in proc.stdout
+    # A concatenation is not supported yet: one line naming the op and the user's source line.
+    cat = skip.replace("return self.out(self.a(x) + x)", "return self.out(torch.cat([self.a(x), x], 1)[:, :3])")
+    proc = _run(tmp_path / "c", f"model={_write(tmp_path / 'cat.py', cat)}")
     assert proc.returncode != 0
-    assert re.search(r"not a chain: .*skip.py:\d+: return self.a\(x\) \+ x", proc.stderr), proc.stderr
+    assert re.search(r"unsupported op \w+ at .*cat.py:\d+: return self.out\(torch.cat", proc.stderr), proc.stderr
 
 
 def test_cli_run_takes_a_model_file(tmp_path: Path) -> None:

@@ -189,7 +189,7 @@ def cell_finished(name: str, doc: dict[str, Any] | None, error: str | None, log_
         head = f"[{progress_text(done, total, time.monotonic() - _progress['t0'])}] {name}:"
         if doc is not None and doc.get("passed"):
             stats = doc.get("per_inference")
-            figure = f", {stats['median']:g} {doc['unit']}/inference" if stats else ""
+            figure = f", {stats['median']:.12g} {doc['unit']}/inference" if stats else ""
             print(f"{head} PASS {doc['inferences']}/{doc['inferences']} bit-exact{figure} ({doc['run_wall_s']:.1f} s)",
                   flush=True)
         else:

@@ -41,7 +41,8 @@ def forward_all(model: IntModel, inputs: np.ndarray) -> list[np.ndarray]:
             else:
                 y = ops.avg_pool2d(x, kernel=tuple(lay.kernel), stride=tuple(lay.stride))
         elif isinstance(lay, Add):
-            y = ops.add(x, tensors[lay.inputs[1]], add_params_of(lay), lay.act_min, lay.act_max)
+            # A flat tensor and a 1x1xF one hold the same bytes: the add reads both in that order.
+            y = ops.add(x, tensors[lay.inputs[1]].reshape(x.shape), add_params_of(lay), lay.act_min, lay.act_max)
         elif isinstance(lay, Dense):
             y = dense(x.reshape(n, -1), lay)
         else:
