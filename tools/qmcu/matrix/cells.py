@@ -218,13 +218,13 @@ def load_cell_report(cell: Cell) -> dict[str, Any]:
 
 
 def cross_cell_identity(cells: list[Cell], docs: dict[str, dict[str, Any]]) -> list[str]:
-    """Every cell of a mode must print the same int8 outputs; name the first differing input and cells."""
+    """Every cell of one model and mode must print the same int8 outputs; name the first differing input and cells."""
     problems = []
-    for mode in sorted({c.opts.mode for c in cells}):
+    for model, mode in sorted({(c.opts.model, c.opts.mode) for c in cells}):
         ref_cell = None
         for cell in cells:
             doc = docs[cell.name]
-            if cell.opts.mode != mode or doc.get("outputs") is None:
+            if (cell.opts.model, cell.opts.mode) != (model, mode) or doc.get("outputs") is None:
                 continue
             if ref_cell is None:
                 ref_cell = cell
