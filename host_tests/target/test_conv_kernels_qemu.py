@@ -1,10 +1,14 @@
 """The convolution kernel family (firmware/runtime/qmcu/kernels/) on the Cortex-M cores, and its speed.
 
-(a) The headers compile cleanly (-Wall -Wextra -Wpedantic -Werror, freestanding at STD=0 FLOAT=0) for every
-    Cortex-M core of the boards, DSP boards also forced scalar, at -O0 and -Os.
+(a) The headers compile cleanly (-Wall -Wextra -Wpedantic -Werror) for every Cortex-M core of the boards with
+    the project's flags of every corner of the board (STD 0/1 x FLOAT 0/1) at -O2 and of both float ABIs at every
+    other opt= level (qmcu.options.OPTS; FLOAT=1 is -mfloat-abi=hard with the board's -mfpu on an FPU core, where
+    GCC may reload a spilled asm operand into r0-r7 only), DSP boards also forced scalar; one instance of every
+    hand-scheduled asm path.
 (b) QEMU: every op (conv2d, conv1d, pointwise, depthwise, max/avg/global-average pooling, add) equals
     quant/conv_reference.py bit for bit on qemu-m0, qemu-m3 (scalar variant), qemu-m4, qemu-m33, qemu-m7 (DSP
-    variant), on random layers with the shape remainders that matter.
+    variant), on random layers with the shape remainders that matter; on the DSP cores in the FLOAT=0 corner and
+    in a hard-float corner (other register allocation around the asm).
 (c) MLPerf Tiny's keyword-spotting DS-CNN on qemu-m4 at -O2: bit-exact, and the exact QEMU instruction count of
     every layer from call to return (plugin, as kernel_checks.measure), printed as a table (MACs, instructions,
     instructions per MAC) next to CMSIS-NN's counts from the issue; the whole network must stay within the
@@ -47,9 +51,10 @@ from conv_cases import (
 )
 
 from conftest import WARNINGS
-from kernel_checks import QEMU_BOARDS, RUN_TIMEOUT_S, _parallel, _require_cross, build_target, measure
-from qmcu.boards import Board
+from kernel_checks import CORNER0, QEMU_BOARDS, RUN_TIMEOUT_S, _parallel, _require_cross, build_target, measure
+from qmcu.boards import Board, Corner
 from qmcu.build import cross
+from qmcu.options import OPTS
 from qmcu.paths import RUNTIME_INCLUDE
 from qmcu.run import insn_plugin
 from qmcu.run.qemu import run_qemu
@@ -72,14 +77,28 @@ CORNER_CPP = r"""
 #include <qmcu/kernels/depthwise.hpp>
 #include <qmcu/kernels/pointwise.hpp>
 #include <qmcu/kernels/pool.hpp>
-// One instance of every op, tails included.
+// One instance of every op and of every hand-scheduled asm path, tails included: conv2d through the widened column
+// and the row-aligned column (KWS's first layer), pointwise int16 (groups of 4 rows and a last group of 1, 2 and 3
+// rows) and int8 (groups of 4 pixels and a last group of 1, 2 and 3), depthwise int16 and int8 (3-row tiles of 4 and
+// 5 outputs, a last shorter tile, the generic code), the pools and add.
 extern "C" void corner_entry(void* s, const qmcu::ConvParams* c, const qmcu::DepthwiseParams* d,
-                             const qmcu::PointwiseParams* p, const qmcu::PoolParams* q, const qmcu::AddParams* a,
+                             const qmcu::DepthwiseParams8* d8, const qmcu::PointwiseParams* p,
+                             const qmcu::PointwiseParams8* p8, const qmcu::PoolParams* q, const qmcu::AddParams* a,
                              const int8_t* in, int8_t* out) {
     qmcu::conv2d<qmcu::ConvShape<9, 7, 3, 5, 3, 2, 2, 1, 1, 0, 1, 1>>(s, *c, in, out);
+    qmcu::conv2d<qmcu::ConvShape<49, 10, 1, 64, 10, 4, 2, 2, 4, 5, 1, 1>>(s, *c, in, out);
     qmcu::depthwiseConv2d<qmcu::DepthwiseShape<6, 5, 3, 2, 3, 3, 1, 2, 1, 1, 0, 2>>(s, *d, in, out);
+    qmcu::depthwiseConv2d<qmcu::DepthwiseShape<25, 5, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1>>(s, *d, in, out);
+    qmcu::depthwiseConv2d<qmcu::DepthwiseShape<9, 6, 3, 1, 3, 3, 1, 1, 1, 1, 0, 2>>(s, *d, in, out);
+    qmcu::depthwiseConv2d<qmcu::DepthwiseShape<25, 5, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8>>(s, *d8, in, out);
+    qmcu::depthwiseConv2d<qmcu::DepthwiseShape<9, 6, 3, 2, 3, 4, 1, 1, 1, 1, 1, 2, 8>>(s, *d8, in, out);
     qmcu::pointwise<qmcu::PointwiseShape<5, 13, 7>>(s, *p, in, out);
+    qmcu::pointwise<qmcu::PointwiseShape<3, 9, 6>>(s, *p, in, out);
+    qmcu::pointwise<qmcu::PointwiseShape<3, 16, 5>>(s, *p, in, out);
     qmcu::pointwise<qmcu::PointwiseShape<125, 64, 64>>(s, *p, in, out);
+    qmcu::pointwise<qmcu::PointwiseShape<125, 64, 64, 8>>(s, *p8, in, out);
+    qmcu::pointwise<qmcu::PointwiseShape<7, 13, 5, 8>>(s, *p8, in, out);
+    qmcu::pointwise<qmcu::PointwiseShape<6, 24, 6, 8>>(s, *p8, in, out);
     qmcu::maxPool2d<qmcu::PoolShape<7, 6, 5, 3, 3, 2, 2, 1, 1, 1, 1>>(s, *q, in, out);
     qmcu::avgPool2d<qmcu::PoolShape<7, 6, 6, 2, 2, 2, 2, 0, 0, 0, 0>>(s, *q, in, out);
     qmcu::avgPool2d<qmcu::PoolShape<17, 17, 3, 17, 17, 1, 1, 0, 0, 0, 0>>(s, *q, in, out);
@@ -88,10 +107,19 @@ extern "C" void corner_entry(void* s, const qmcu::ConvParams* c, const qmcu::Dep
 """
 
 
-def test_headers_build_for_every_core(tmp_path: Path) -> None:
-    _require_cross()
-    src = tmp_path / "corner.cpp"
-    src.write_text(CORNER_CPP)
+def hard_float(board: Board, corner: Corner) -> bool:
+    """The corner builds with -mfloat-abi=hard (qmcu.build.toolchain: FLOAT=1 on a core with an FPU)."""
+    return bool(corner.float and board.fpu)
+
+
+def corner_jobs(src: Path) -> list[tuple[str, list[str]]]:
+    """(label, compiler argv) of every header build: the host (both variants), then per core (boards with the same
+    core, DSP extension and FPU compile alike) the project's flags of every corner of the board at -O2 and, for each
+    float ABI of its corners (soft; hard: FLOAT=1 on an FPU core), at every other opt= level; on a DSP core also
+    forced scalar. The FLOAT=1 corners of the FPU cores are the ones that matter for the hand-scheduled asm: with
+    an FPU GCC may reload a spilled asm operand into r0-r7 only (kernels/common.hpp, strided:: note), so an asm
+    statement that fixes too many low registers fails there ("'asm' operand has impossible constraints") and in
+    no FLOAT=0 build."""
     jobs: list[tuple[str, list[str]]] = []
     for std, free in ((0, ["-ffreestanding"]), (1, [])):
         for variant in ("", "-DQMCU_KERNELS_EMULATE_DSP=1"):
@@ -100,21 +128,46 @@ def test_headers_build_for_every_core(tmp_path: Path) -> None:
                           *([variant] if variant else []), "-c", str(src), "-o", os.devnull]))
     seen = set()
     for board in QEMU_BOARDS:
-        if (board.cpu, board.dsp) in seen:
+        if (board.cpu, board.dsp, board.fpu) in seen:
             continue
-        seen.add((board.cpu, board.dsp))
-        variants = [("-O2", {}), ("-O0", {})]
+        seen.add((board.cpu, board.dsp, board.fpu))
+        per_abi: list[Corner] = []  # the first corner of each float ABI (hard: FLOAT=1 on an FPU core)
+        for corner in board.corners:
+            if all(hard_float(board, c) != hard_float(board, corner) for c in per_abi):
+                per_abi.append(corner)
+        variants = [(corner, "-O2", {}) for corner in board.corners]
+        variants += [(corner, f"-{opt}", {}) for opt in OPTS if opt != "O2" for corner in per_abi]
         if board.dsp:
-            variants += [("-O2", {"QMCU_KERNELS_FORCE_SCALAR": "1"}), ("-Os", {})]
-        for opt, defines in variants:
-            compiler = cross.target_compiler(board, board.corners[0], opt, defines=defines)
-            jobs.append((f"{board.id} {opt} {defines or ''}", compiler.compile_argv(src, os.devnull)))
+            variants += [(corner, "-O2", {"QMCU_KERNELS_FORCE_SCALAR": "1"}) for corner in per_abi]
+        for corner, opt, defines in variants:
+            compiler = cross.target_compiler(board, corner, opt, defines=defines)
+            jobs.append((f"{board.id} {corner.name} {opt} {defines or ''}", compiler.compile_argv(src, os.devnull)))
+    return jobs
+
+
+def test_corner_jobs_cover_the_hard_float_corners(tmp_path: Path) -> None:
+    """Every FPU core with the DSP extension is built with its -mfpu and -mfloat-abi=hard at every opt= level (the
+    flags come from the boards' FLOAT=1 corners through qmcu.build.cross)."""
+    jobs = [argv for _, argv in corner_jobs(tmp_path / "corner.cpp")]
+    cores = {(b.cpu, b.fpu) for b in QEMU_BOARDS if b.dsp and b.fpu}
+    assert cores, "no DSP board with an FPU among the QEMU boards"
+    for cpu, fpu in sorted(cores):
+        for opt in OPTS:
+            assert any(f"-mcpu={cpu}" in argv and f"-mfpu={fpu}" in argv and "-mfloat-abi=hard" in argv
+                       and f"-{opt}" in argv and not any("FORCE_SCALAR" in a for a in argv) for argv in jobs), \
+                (cpu, fpu, opt)
+
+
+def test_headers_build_for_every_core(tmp_path: Path) -> None:
+    _require_cross()
+    src = tmp_path / "corner.cpp"
+    src.write_text(CORNER_CPP)
 
     def run(job: tuple[str, list[str]]) -> str | None:
         proc = subprocess.run(job[1], capture_output=True, text=True, check=False)
         return None if proc.returncode == 0 else f"{job[0]}: {proc.stderr[-2000:]}"
 
-    failures = [f for f in _parallel(jobs, run) if f]
+    failures = [f for f in _parallel(corner_jobs(src), run) if f]
     assert not failures, "\n".join(failures)
 
 
@@ -170,30 +223,52 @@ def qemu_cases() -> list[Case]:
     return cases
 
 
+# The check program on every check board in the FLOAT=0 corner, and on the DSP cores with an FPU also in their first
+# hard-float corner (-mfloat-abi=hard: GCC allocates registers around the hand-scheduled asm differently there).
+CHECK_BUILDS = [(b, CORNER0) for b in CHECK_BOARDS] + [
+    (b, next(c for c in b.corners if c.float)) for b in CHECK_BOARDS if b.dsp and b.fpu]
+
+
+def build_check(board: Board, corner: Corner, source: str, out: Path) -> Path:
+    """The check program for one board and corner, with the project's flags (-O2), linked: cross.cross_build."""
+    out.mkdir(parents=True, exist_ok=True)
+    src = out / "app.cpp"
+    src.write_text(source)
+    return cross.cross_build(board, corner, [src], out / "app.elf")
+
+
 @pytest.fixture(scope="module")
-def qemu_apps(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Case], dict[str, Path]]:
+def qemu_apps(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Case], dict[tuple[str, str], Path]]:
     _require_cross()
     work = tmp_path_factory.mktemp("conv_kernels_qemu")
     cases = qemu_cases()
     header = work / "conv_cases.hpp"
     header.write_text(cases_header(cases))
     source = program_source(header, target=True)
-    elfs = _parallel(CHECK_BOARDS, lambda b: build_target(b, source, work / b.id))
-    return cases, {b.id: elf for b, elf in zip(CHECK_BOARDS, elfs, strict=True)}
+    elfs = _parallel(CHECK_BUILDS, lambda bc: build_check(bc[0], bc[1], source, work / f"{bc[0].id}-{bc[1].name}"))
+    return cases, {(b.id, c.name): elf for (b, c), elf in zip(CHECK_BUILDS, elfs, strict=True)}
 
 
 def test_the_check_boards_exist() -> None:
     assert [b.id for b in CHECK_BOARDS] == sorted(CHECK_BOARD_IDS, key=[b.id for b in QEMU_BOARDS].index)
     assert {b.dsp for b in CHECK_BOARDS} == {True, False}
+    hard = [(b, c) for b, c in CHECK_BUILDS if c.float]
+    assert hard and all(b.dsp and b.fpu for b, _ in hard)
+    assert all(c.float and c.name in {k.name for k in b.corners} for b, c in hard)
 
 
-@pytest.mark.parametrize("board", CHECK_BOARDS, ids=lambda b: f"{b.id}-{'dsp' if b.dsp else 'scalar'}")
-def test_qemu_kernels_equal_the_reference(qemu_apps: tuple[list[Case], dict[str, Path]], board: Board) -> None:
+@pytest.mark.parametrize("build", CHECK_BUILDS,
+                         ids=lambda bc: f"{bc[0].id}-{'dsp' if bc[0].dsp else 'scalar'}"
+                         + (f"-{bc[1].name}" if bc[1] != CORNER0 else ""))
+def test_qemu_kernels_equal_the_reference(qemu_apps: tuple[list[Case], dict[tuple[str, str], Path]],
+                                          build: tuple[Board, Corner]) -> None:
+    board, corner = build
     cases, elfs = qemu_apps
-    result = run_qemu(board, elfs[board.id], RUN_TIMEOUT_S)
+    result = run_qemu(board, elfs[(board.id, corner.name)], RUN_TIMEOUT_S)
     assert result.exit_code == 0, result.output_text[-2000:]
-    compared = check_output(result.output_text, cases, "dsp" if board.dsp else "scalar", board.id)
-    print(f"{board.id} ({board.cpu}, {'dsp' if board.dsp else 'scalar'}): {len(cases)} cases, {compared} output "
+    where = f"{board.id} {corner.name}"
+    compared = check_output(result.output_text, cases, "dsp" if board.dsp else "scalar", where)
+    print(f"{where} ({board.cpu}, {'dsp' if board.dsp else 'scalar'}): {len(cases)} cases, {compared} output "
           "bytes bit-exact")
 
 

@@ -293,101 +293,138 @@ QMCU_KERNEL_INLINE void storeClamped(int8_t* out, const int32_t* v, uint32_t lo4
 }  // namespace kisa
 
 // Requantization of several outputs of ONE channel that lie Step bytes apart (depthwise columns, int8-weight
-// pointwise pixels), scheduled by hand on the DSP cores: one LDM of the channel's ChannelScale into r4-r7, then
+// pointwise pixels), scheduled by hand on the DSP cores: one LDM of the channel's ChannelScale into r8-r11, then
 // per lane RightShiftRequant::scale and SSAT, and either one packed four-lane clamp (SSUB8/SEL twice) or, when the
 // layer's clamp is all of int8, nothing more (SSAT is the clamp); byte stores with immediate offsets.
+//
+// Fixed registers in the hand-scheduled asm (here, pointwise.hpp, depthwise.hpp) are high ones (r8-r12, lr) first,
+// and every statement leaves GCC enough LOW registers (r0-r7) for the operands it places. On a core with an FPU
+// (any -mfpu, so every FLOAT=1 corner of the DSP boards) GCC moves an int between a register and a stack slot with
+// the VFP move pattern, whose memory alternatives prefer r0-r7, and the reload register of an asm operand that
+// lives in a stack slot (a pointer or clamp word spilled around a loop that takes every register) inherits that
+// class; with the low registers fixed by the statement such an operand has no register left: "'asm' operand has
+// impossible constraints", in the FLOAT=1 corners only. Low registers left to GCC, per statement:
+//   pointwise group4: chunk r6, r7 (xp, wp); requantization r0-r3, r6, r7 (5 operands)
+//   pointwise macChunk, macChunk8: r0-r3, r6, r7 (R + 2 or P + 2 <= 6 operands)
+//   depthwise macTile3x2: r0-r3, r6, r7 (and r12, lr; T + 3 <= 8); strided:: below: r0-r7 (and r12, lr; <= 9)
 namespace strided {
 #if QMCU_KERNELS_DSP_NATIVE
 // One lane of a tile's requantization: RightShiftRequant::scale (AND, ADDS, ADC, SMLAL, ASR) with the channel's
-// ChannelScale {multiplier, post_shift, round_hi, round_lo} in r4-r7, then SSAT; the value ends in %[h].
-#define QMCU_KERNEL_SCALE_LANE(A)                       \
-    "and %[t], " A ", #0x80000000\n\t"         \
-    "adds %[t], %[t], r7\n\t"                  \
-    "adc %[h], r6, " A ", asr #31\n\t"         \
-    "smlal %[t], %[h], " A ", r4\n\t"          \
-    "asr %[h], %[h], r5\n\t"                   \
-    "ssat %[h], #8, %[h]\n\t"
+// ChannelScale {multiplier, post_shift, round_hi, round_lo} in r8, r9, r10, r11, then SSAT; the value ends in H,
+// T is scratch (the low word).
+#define QMCU_KERNEL_SCALE_LANE(A, T, H)       \
+    "and " T ", " A ", #0x80000000\n\t"       \
+    "adds " T ", " T ", r11\n\t"              \
+    "adc " H ", r10, " A ", asr #31\n\t"      \
+    "smlal " T ", " H ", " A ", r8\n\t"       \
+    "asr " H ", " H ", r9\n\t"                \
+    "ssat " H ", #8, " H "\n\t"
+#define QMCU_KERNEL_SCALE_REGS                \
+    register uint32_t r8 __asm__("r8");       \
+    register uint32_t r9 __asm__("r9");       \
+    register uint32_t r10 __asm__("r10");     \
+    register uint32_t r11 __asm__("r11")
+#define QMCU_KERNEL_SCALE_CLOBBERS "=&r"(r8), "=&r"(r9), "=&r"(r10), "=&r"(r11)
 
-// Four lanes, clamped to [qmin, qmax] (lo4/hi4) as one packed word, stored Step bytes apart.
+// Four lanes, clamped to [qmin, qmax] (lo4/hi4) as one packed word, stored Step bytes apart. The scratch of lane 0
+// is the packed word (its BFI overwrites the low byte, the later lanes' BFIs the rest), of lane k the accumulator
+// of lane k - 1 (dead by then); the SSUB8s (only their GE flags matter) and the byte shifts write a3's register.
 template <int32_t Step>
 QMCU_KERNEL_INLINE void finish4Clamped(const int32_t* acc, const ChannelScale* scale, int8_t* out, uint32_t lo4,
                                        uint32_t hi4) {
-    register uint32_t r4 __asm__("r4");
-    register uint32_t r5 __asm__("r5");
-    register uint32_t r6 __asm__("r6");
-    register uint32_t r7 __asm__("r7");
-    uint32_t pk = 0;
-    uint32_t t;
+    QMCU_KERNEL_SCALE_REGS;
+    int32_t a0 = acc[0];
+    int32_t a1 = acc[1];
+    int32_t a2 = acc[2];
+    int32_t a3 = acc[3];
+    uint32_t pk;
     uint32_t h = reinterpret_cast<uintptr_t>(scale);  // the scale pointer, then each lane's value
-    __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t"
-                     QMCU_KERNEL_SCALE_LANE("%[a0]") "bfi %[pk], %[h], #0, #8\n\t"
-                     QMCU_KERNEL_SCALE_LANE("%[a1]") "bfi %[pk], %[h], #8, #8\n\t"
-                     QMCU_KERNEL_SCALE_LANE("%[a2]") "bfi %[pk], %[h], #16, #8\n\t"
-                     QMCU_KERNEL_SCALE_LANE("%[a3]") "bfi %[pk], %[h], #24, #8\n\t"
-                     "ssub8 %[t], %[pk], %[lo]\n\t"
+    __asm__ volatile("ldmia %[h], {r8, r9, r10, r11}\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a0]", "%[pk]", "%[h]") "bfi %[pk], %[h], #0, #8\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a1]", "%[a0]", "%[h]") "bfi %[pk], %[h], #8, #8\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a2]", "%[a1]", "%[h]") "bfi %[pk], %[h], #16, #8\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a3]", "%[a2]", "%[h]") "bfi %[pk], %[h], #24, #8\n\t"
+                     "ssub8 %[a3], %[pk], %[lo]\n\t"
                      "sel %[pk], %[pk], %[lo]\n\t"
-                     "ssub8 %[t], %[pk], %[hi]\n\t"
+                     "ssub8 %[a3], %[pk], %[hi]\n\t"
                      "sel %[pk], %[hi], %[pk]\n\t"
                      "strb %[pk], [%[out]]\n\t"
-                     "lsr %[t], %[pk], #8\n\t"
-                     "strb %[t], [%[out], %[c1]]\n\t"
-                     "lsr %[t], %[pk], #16\n\t"
-                     "strb %[t], [%[out], %[c2]]\n\t"
-                     "lsr %[t], %[pk], #24\n\t"
-                     "strb %[t], [%[out], %[c3]]"
-                     : [pk] "+&r"(pk), [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
-                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [lo] "r"(lo4),
-                       [hi] "r"(hi4), [out] "r"(out), [c1] "n"(Step), [c2] "n"(2 * Step), [c3] "n"(3 * Step)
+                     "lsr %[a3], %[pk], #8\n\t"
+                     "strb %[a3], [%[out], %[c1]]\n\t"
+                     "lsr %[a3], %[pk], #16\n\t"
+                     "strb %[a3], [%[out], %[c2]]\n\t"
+                     "lsr %[a3], %[pk], #24\n\t"
+                     "strb %[a3], [%[out], %[c3]]"
+                     : [pk] "=&r"(pk), [h] "+&r"(h), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                       QMCU_KERNEL_SCALE_CLOBBERS
+                     : [lo] "r"(lo4), [hi] "r"(hi4), [out] "r"(out), [c1] "n"(Step), [c2] "n"(2 * Step),
+                       [c3] "n"(3 * Step)
                      : "memory", "cc");
 }
 
 // Four lanes of a layer whose clamp is all of int8 (SSAT is the clamp): each lane stored as it is computed.
 template <int32_t Step>
 QMCU_KERNEL_INLINE void finish4Saturated(const int32_t* acc, const ChannelScale* scale, int8_t* out) {
-    register uint32_t r4 __asm__("r4");
-    register uint32_t r5 __asm__("r5");
-    register uint32_t r6 __asm__("r6");
-    register uint32_t r7 __asm__("r7");
+    QMCU_KERNEL_SCALE_REGS;
     uint32_t t;
     uint32_t h = reinterpret_cast<uintptr_t>(scale);
-    __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t"
-                     QMCU_KERNEL_SCALE_LANE("%[a0]") "strb %[h], [%[out]]\n\t"
-                     QMCU_KERNEL_SCALE_LANE("%[a1]") "strb %[h], [%[out], %[c1]]\n\t"
-                     QMCU_KERNEL_SCALE_LANE("%[a2]") "strb %[h], [%[out], %[c2]]\n\t"
-                     QMCU_KERNEL_SCALE_LANE("%[a3]") "strb %[h], [%[out], %[c3]]"
-                     : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
+    __asm__ volatile("ldmia %[h], {r8, r9, r10, r11}\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a0]", "%[t]", "%[h]") "strb %[h], [%[out]]\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a1]", "%[t]", "%[h]") "strb %[h], [%[out], %[c1]]\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a2]", "%[t]", "%[h]") "strb %[h], [%[out], %[c2]]\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a3]", "%[t]", "%[h]") "strb %[h], [%[out], %[c3]]"
+                     : [t] "=&r"(t), [h] "+&r"(h), QMCU_KERNEL_SCALE_CLOBBERS
                      : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [out] "r"(out),
                        [c1] "n"(Step), [c2] "n"(2 * Step), [c3] "n"(3 * Step)
+                     : "memory", "cc");
+}
+
+// Five lanes of a layer whose clamp is all of int8 (depthwise tiles of 5): finish4Saturated and one more lane on
+// the same ChannelScale registers (one LDM and no address arithmetic for the fifth lane).
+template <int32_t Step>
+QMCU_KERNEL_INLINE void finish5Saturated(const int32_t* acc, const ChannelScale* scale, int8_t* out) {
+    QMCU_KERNEL_SCALE_REGS;
+    uint32_t t;
+    uint32_t h = reinterpret_cast<uintptr_t>(scale);
+    __asm__ volatile("ldmia %[h], {r8, r9, r10, r11}\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a0]", "%[t]", "%[h]") "strb %[h], [%[out]]\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a1]", "%[t]", "%[h]") "strb %[h], [%[out], %[c1]]\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a2]", "%[t]", "%[h]") "strb %[h], [%[out], %[c2]]\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a3]", "%[t]", "%[h]") "strb %[h], [%[out], %[c3]]\n\t"
+                     QMCU_KERNEL_SCALE_LANE("%[a4]", "%[t]", "%[h]") "strb %[h], [%[out], %[c4]]"
+                     : [t] "=&r"(t), [h] "+&r"(h), QMCU_KERNEL_SCALE_CLOBBERS
+                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [a4] "r"(acc[4]),
+                       [out] "r"(out), [c1] "n"(Step), [c2] "n"(2 * Step), [c3] "n"(3 * Step), [c4] "n"(4 * Step)
                      : "memory", "cc");
 }
 
 // One lane (clamped with SSUB8/SEL on its byte, or saturated only).
 template <bool kClamp>
 QMCU_KERNEL_INLINE void finish1(int32_t acc, const ChannelScale* scale, int8_t* out, uint32_t lo4, uint32_t hi4) {
-    register uint32_t r4 __asm__("r4");
-    register uint32_t r5 __asm__("r5");
-    register uint32_t r6 __asm__("r6");
-    register uint32_t r7 __asm__("r7");
+    QMCU_KERNEL_SCALE_REGS;
     uint32_t t;
     uint32_t h = reinterpret_cast<uintptr_t>(scale);
     if constexpr (kClamp) {
-        __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t" QMCU_KERNEL_SCALE_LANE("%[a]")
+        __asm__ volatile("ldmia %[h], {r8, r9, r10, r11}\n\t" QMCU_KERNEL_SCALE_LANE("%[a]", "%[t]", "%[h]")
                          "ssub8 %[t], %[h], %[lo]\n\t"
                          "sel %[h], %[h], %[lo]\n\t"
                          "ssub8 %[t], %[h], %[hi]\n\t"
                          "sel %[h], %[hi], %[h]\n\t"
                          "strb %[h], [%[out]]"
-                         : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
+                         : [t] "=&r"(t), [h] "+&r"(h), QMCU_KERNEL_SCALE_CLOBBERS
                          : [a] "r"(acc), [lo] "r"(lo4), [hi] "r"(hi4), [out] "r"(out)
                          : "memory", "cc");
     } else {
-        __asm__ volatile("ldmia %[h], {r4, r5, r6, r7}\n\t" QMCU_KERNEL_SCALE_LANE("%[a]") "strb %[h], [%[out]]"
-                         : [t] "=&r"(t), [h] "+&r"(h), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7)
+        __asm__ volatile("ldmia %[h], {r8, r9, r10, r11}\n\t" QMCU_KERNEL_SCALE_LANE("%[a]", "%[t]", "%[h]")
+                         "strb %[h], [%[out]]"
+                         : [t] "=&r"(t), [h] "+&r"(h), QMCU_KERNEL_SCALE_CLOBBERS
                          : [a] "r"(acc), [out] "r"(out)
                          : "memory", "cc");
     }
 }
 #undef QMCU_KERNEL_SCALE_LANE
+#undef QMCU_KERNEL_SCALE_REGS
+#undef QMCU_KERNEL_SCALE_CLOBBERS
 #endif  // QMCU_KERNELS_DSP_NATIVE
 
 // Requantize T accumulators (1..5) of one channel, clamp them (kClamp: to [qmin, qmax], lo4/hi4 in every byte lane;
@@ -398,7 +435,10 @@ QMCU_KERNEL_INLINE void finishLanes(const int32_t (&acc)[T], const ChannelScale*
 #if QMCU_KERNELS_DSP_NATIVE
     if constexpr (4 * Step <= 4095) {  // STRB immediate offsets
         int first = 0;
-        if constexpr (T >= 4) {
+        if constexpr (T == 5 && !kClamp) {
+            finish5Saturated<Step>(acc, scale, out);
+            first = 5;
+        } else if constexpr (T >= 4) {
             if constexpr (kClamp) {
                 finish4Clamped<Step>(acc, scale, out, lo4, hi4);
             } else {

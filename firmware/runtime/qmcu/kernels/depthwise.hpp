@@ -192,20 +192,21 @@ QMCU_KERNEL_INLINE void loadChannelDsp(int16_t* plane, const int8_t* in) {
 
 
 // T (4 or 5) outputs down a column for a 3-row kernel of two pairs per row (KW 3 or 4) and SH = 1, scheduled by
-// hand: one LDM of the channel's six weight words (r4-r9: rows 0, 1, 2 x pairs 0, 1), then plane rows
-// j = 0..T+1, each loaded as two words (window columns 0-1 and 2-3) and multiplied into the outputs t that use it
-// (output t uses rows t..t+2, with kernel row j - t); each accumulator starts at the bias.
+// hand: one LDM of the channel's six weight words (r4, r5, r8-r11: rows 0, 1, 2 x pairs 0, 1; mostly high registers,
+// so that the accumulators, plane pointer, bias and loaded word have six low ones: see common.hpp's strided:: note),
+// then plane rows j = 0..T+1, each loaded as two words (window columns 0-1 and 2-3) and multiplied into the outputs
+// t that use it (output t uses rows t..t+2, with kernel row j - t); each accumulator starts at the bias.
 template <int32_t Stride>
 QMCU_KERNEL_INLINE void macTile3x2(const int16_t* r, const uint32_t* wk, int32_t bias, int32_t (&acc)[4]) {
     register uint32_t w00 __asm__("r4");
     register uint32_t w01 __asm__("r5");
-    register uint32_t w10 __asm__("r6");
-    register uint32_t w11 __asm__("r7");
-    register uint32_t w20 __asm__("r8");
-    register uint32_t w21 __asm__("r9");
+    register uint32_t w10 __asm__("r8");
+    register uint32_t w11 __asm__("r9");
+    register uint32_t w20 __asm__("r10");
+    register uint32_t w21 __asm__("r11");
     uint32_t v = reinterpret_cast<uintptr_t>(wk);  // the weight pointer, then each loaded plane word
     constexpr int32_t kRow = 2 * Stride;           // bytes per plane row
-    __asm__("ldmia %[v], {r4, r5, r6, r7, r8, r9}\n\t"
+    __asm__("ldmia %[v], {r4, r5, r8, r9, r10, r11}\n\t"
             // plane row 0: output 0 (ky 0)
             "ldr %[v], [%[r]]\n\t"
             "smlad %[a0], %[v], r4, %[b]\n\t"
@@ -213,41 +214,41 @@ QMCU_KERNEL_INLINE void macTile3x2(const int16_t* r, const uint32_t* wk, int32_t
             "smlad %[a0], %[v], r5, %[a0]\n\t"
             // plane row 1: output 0 (ky 1), output 1 (ky 0)
             "ldr %[v], [%[r], %[o1]]\n\t"
-            "smlad %[a0], %[v], r6, %[a0]\n\t"
+            "smlad %[a0], %[v], r8, %[a0]\n\t"
             "smlad %[a1], %[v], r4, %[b]\n\t"
             "ldr %[v], [%[r], %[o1b]]\n\t"
-            "smlad %[a0], %[v], r7, %[a0]\n\t"
+            "smlad %[a0], %[v], r9, %[a0]\n\t"
             "smlad %[a1], %[v], r5, %[a1]\n\t"
             // plane row 2: output 0 (ky 2), output 1 (ky 1), output 2 (ky 0)
             "ldr %[v], [%[r], %[o2]]\n\t"
-            "smlad %[a0], %[v], r8, %[a0]\n\t"
-            "smlad %[a1], %[v], r6, %[a1]\n\t"
+            "smlad %[a0], %[v], r10, %[a0]\n\t"
+            "smlad %[a1], %[v], r8, %[a1]\n\t"
             "smlad %[a2], %[v], r4, %[b]\n\t"
             "ldr %[v], [%[r], %[o2b]]\n\t"
-            "smlad %[a0], %[v], r9, %[a0]\n\t"
-            "smlad %[a1], %[v], r7, %[a1]\n\t"
+            "smlad %[a0], %[v], r11, %[a0]\n\t"
+            "smlad %[a1], %[v], r9, %[a1]\n\t"
             "smlad %[a2], %[v], r5, %[a2]\n\t"
             // plane row 3: output 1 (ky 2), output 2 (ky 1), output 3 (ky 0)
             "ldr %[v], [%[r], %[o3]]\n\t"
-            "smlad %[a1], %[v], r8, %[a1]\n\t"
-            "smlad %[a2], %[v], r6, %[a2]\n\t"
+            "smlad %[a1], %[v], r10, %[a1]\n\t"
+            "smlad %[a2], %[v], r8, %[a2]\n\t"
             "smlad %[a3], %[v], r4, %[b]\n\t"
             "ldr %[v], [%[r], %[o3b]]\n\t"
-            "smlad %[a1], %[v], r9, %[a1]\n\t"
-            "smlad %[a2], %[v], r7, %[a2]\n\t"
+            "smlad %[a1], %[v], r11, %[a1]\n\t"
+            "smlad %[a2], %[v], r9, %[a2]\n\t"
             "smlad %[a3], %[v], r5, %[a3]\n\t"
             // plane row 4: output 2 (ky 2), output 3 (ky 1)
             "ldr %[v], [%[r], %[o4]]\n\t"
-            "smlad %[a2], %[v], r8, %[a2]\n\t"
-            "smlad %[a3], %[v], r6, %[a3]\n\t"
+            "smlad %[a2], %[v], r10, %[a2]\n\t"
+            "smlad %[a3], %[v], r8, %[a3]\n\t"
             "ldr %[v], [%[r], %[o4b]]\n\t"
-            "smlad %[a2], %[v], r9, %[a2]\n\t"
-            "smlad %[a3], %[v], r7, %[a3]\n\t"
+            "smlad %[a2], %[v], r11, %[a2]\n\t"
+            "smlad %[a3], %[v], r9, %[a3]\n\t"
             // plane row 5: output 3 (ky 2)
             "ldr %[v], [%[r], %[o5]]\n\t"
-            "smlad %[a3], %[v], r8, %[a3]\n\t"
+            "smlad %[a3], %[v], r10, %[a3]\n\t"
             "ldr %[v], [%[r], %[o5b]]\n\t"
-            "smlad %[a3], %[v], r9, %[a3]"
+            "smlad %[a3], %[v], r11, %[a3]"
             : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3]), [v] "+&r"(v), "=&r"(w00), "=&r"(w01), "=&r"(w10), "=&r"(w11), "=&r"(w20),
               "=&r"(w21)
             : [r] "r"(r), [b] "r"(bias), [o1] "n"(1 * kRow), [o1b] "n"(1 * kRow + 4), [o2] "n"(2 * kRow), [o2b] "n"(2 * kRow + 4), [o3] "n"(3 * kRow), [o3b] "n"(3 * kRow + 4), [o4] "n"(4 * kRow), [o4b] "n"(4 * kRow + 4), [o5] "n"(5 * kRow), [o5b] "n"(5 * kRow + 4)
@@ -258,13 +259,13 @@ template <int32_t Stride>
 QMCU_KERNEL_INLINE void macTile3x2(const int16_t* r, const uint32_t* wk, int32_t bias, int32_t (&acc)[5]) {
     register uint32_t w00 __asm__("r4");
     register uint32_t w01 __asm__("r5");
-    register uint32_t w10 __asm__("r6");
-    register uint32_t w11 __asm__("r7");
-    register uint32_t w20 __asm__("r8");
-    register uint32_t w21 __asm__("r9");
+    register uint32_t w10 __asm__("r8");
+    register uint32_t w11 __asm__("r9");
+    register uint32_t w20 __asm__("r10");
+    register uint32_t w21 __asm__("r11");
     uint32_t v = reinterpret_cast<uintptr_t>(wk);  // the weight pointer, then each loaded plane word
     constexpr int32_t kRow = 2 * Stride;           // bytes per plane row
-    __asm__("ldmia %[v], {r4, r5, r6, r7, r8, r9}\n\t"
+    __asm__("ldmia %[v], {r4, r5, r8, r9, r10, r11}\n\t"
             // plane row 0: output 0 (ky 0)
             "ldr %[v], [%[r]]\n\t"
             "smlad %[a0], %[v], r4, %[b]\n\t"
@@ -272,50 +273,50 @@ QMCU_KERNEL_INLINE void macTile3x2(const int16_t* r, const uint32_t* wk, int32_t
             "smlad %[a0], %[v], r5, %[a0]\n\t"
             // plane row 1: output 0 (ky 1), output 1 (ky 0)
             "ldr %[v], [%[r], %[o1]]\n\t"
-            "smlad %[a0], %[v], r6, %[a0]\n\t"
+            "smlad %[a0], %[v], r8, %[a0]\n\t"
             "smlad %[a1], %[v], r4, %[b]\n\t"
             "ldr %[v], [%[r], %[o1b]]\n\t"
-            "smlad %[a0], %[v], r7, %[a0]\n\t"
+            "smlad %[a0], %[v], r9, %[a0]\n\t"
             "smlad %[a1], %[v], r5, %[a1]\n\t"
             // plane row 2: output 0 (ky 2), output 1 (ky 1), output 2 (ky 0)
             "ldr %[v], [%[r], %[o2]]\n\t"
-            "smlad %[a0], %[v], r8, %[a0]\n\t"
-            "smlad %[a1], %[v], r6, %[a1]\n\t"
+            "smlad %[a0], %[v], r10, %[a0]\n\t"
+            "smlad %[a1], %[v], r8, %[a1]\n\t"
             "smlad %[a2], %[v], r4, %[b]\n\t"
             "ldr %[v], [%[r], %[o2b]]\n\t"
-            "smlad %[a0], %[v], r9, %[a0]\n\t"
-            "smlad %[a1], %[v], r7, %[a1]\n\t"
+            "smlad %[a0], %[v], r11, %[a0]\n\t"
+            "smlad %[a1], %[v], r9, %[a1]\n\t"
             "smlad %[a2], %[v], r5, %[a2]\n\t"
             // plane row 3: output 1 (ky 2), output 2 (ky 1), output 3 (ky 0)
             "ldr %[v], [%[r], %[o3]]\n\t"
-            "smlad %[a1], %[v], r8, %[a1]\n\t"
-            "smlad %[a2], %[v], r6, %[a2]\n\t"
+            "smlad %[a1], %[v], r10, %[a1]\n\t"
+            "smlad %[a2], %[v], r8, %[a2]\n\t"
             "smlad %[a3], %[v], r4, %[b]\n\t"
             "ldr %[v], [%[r], %[o3b]]\n\t"
-            "smlad %[a1], %[v], r9, %[a1]\n\t"
-            "smlad %[a2], %[v], r7, %[a2]\n\t"
+            "smlad %[a1], %[v], r11, %[a1]\n\t"
+            "smlad %[a2], %[v], r9, %[a2]\n\t"
             "smlad %[a3], %[v], r5, %[a3]\n\t"
             // plane row 4: output 2 (ky 2), output 3 (ky 1), output 4 (ky 0)
             "ldr %[v], [%[r], %[o4]]\n\t"
-            "smlad %[a2], %[v], r8, %[a2]\n\t"
-            "smlad %[a3], %[v], r6, %[a3]\n\t"
+            "smlad %[a2], %[v], r10, %[a2]\n\t"
+            "smlad %[a3], %[v], r8, %[a3]\n\t"
             "smlad %[a4], %[v], r4, %[b]\n\t"
             "ldr %[v], [%[r], %[o4b]]\n\t"
-            "smlad %[a2], %[v], r9, %[a2]\n\t"
-            "smlad %[a3], %[v], r7, %[a3]\n\t"
+            "smlad %[a2], %[v], r11, %[a2]\n\t"
+            "smlad %[a3], %[v], r9, %[a3]\n\t"
             "smlad %[a4], %[v], r5, %[a4]\n\t"
             // plane row 5: output 3 (ky 2), output 4 (ky 1)
             "ldr %[v], [%[r], %[o5]]\n\t"
-            "smlad %[a3], %[v], r8, %[a3]\n\t"
-            "smlad %[a4], %[v], r6, %[a4]\n\t"
+            "smlad %[a3], %[v], r10, %[a3]\n\t"
+            "smlad %[a4], %[v], r8, %[a4]\n\t"
             "ldr %[v], [%[r], %[o5b]]\n\t"
-            "smlad %[a3], %[v], r9, %[a3]\n\t"
-            "smlad %[a4], %[v], r7, %[a4]\n\t"
+            "smlad %[a3], %[v], r11, %[a3]\n\t"
+            "smlad %[a4], %[v], r9, %[a4]\n\t"
             // plane row 6: output 4 (ky 2)
             "ldr %[v], [%[r], %[o6]]\n\t"
-            "smlad %[a4], %[v], r8, %[a4]\n\t"
+            "smlad %[a4], %[v], r10, %[a4]\n\t"
             "ldr %[v], [%[r], %[o6b]]\n\t"
-            "smlad %[a4], %[v], r9, %[a4]"
+            "smlad %[a4], %[v], r11, %[a4]"
             : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3]), [a4] "=&r"(acc[4]), [v] "+&r"(v), "=&r"(w00), "=&r"(w01), "=&r"(w10), "=&r"(w11), "=&r"(w20),
               "=&r"(w21)
             : [r] "r"(r), [b] "r"(bias), [o1] "n"(1 * kRow), [o1b] "n"(1 * kRow + 4), [o2] "n"(2 * kRow), [o2b] "n"(2 * kRow + 4), [o3] "n"(3 * kRow), [o3b] "n"(3 * kRow + 4), [o4] "n"(4 * kRow), [o4b] "n"(4 * kRow + 4), [o5] "n"(5 * kRow), [o5b] "n"(5 * kRow + 4), [o6] "n"(6 * kRow), [o6b] "n"(6 * kRow + 4)

@@ -196,9 +196,10 @@ struct Acc {
 #if QMCU_KERNELS_DSP_NATIVE
 
 // LDM needs its register list in ascending order, so the input and weight words live in fixed registers
-// (r4-r7 and r8-r11; the accumulators and the two pointers get the other six). One asm statement per chunk;
-// it reads memory the compiler cannot see through its operands (no register is left for "m" operands), hence
-// the "memory" clobber (which also orders it after the stores that widened the inputs).
+// (r8-r11 and r4, r5, r12, lr: high ones first, see common.hpp's strided:: note; the accumulators and the two
+// pointers get the six others, r0-r3, r6, r7). One asm statement per chunk; it reads memory the compiler cannot
+// see through its operands (no register is left for "m" operands), hence the "memory" clobber (which also orders
+// it after the stores that widened the inputs).
 #define QMCU_GEMV_LDX "ldmia %[xp]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"
 #define QMCU_GEMV_ROW(A)                                   \
     "ldmia %[wp]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"       \
@@ -212,14 +213,14 @@ struct Acc {
 
 template <int R>
 QMCU_KERNEL_INLINE void macChunk(Acc<R>& acc, const uint32_t*& xp, const uint32_t*& wp) {
-    register uint32_t x0 __asm__("r4");
-    register uint32_t x1 __asm__("r5");
-    register uint32_t x2 __asm__("r6");
-    register uint32_t x3 __asm__("r7");
-    register uint32_t w0 __asm__("r8");
-    register uint32_t w1 __asm__("r9");
-    register uint32_t w2 __asm__("r10");
-    register uint32_t w3 __asm__("r11");
+    register uint32_t x0 __asm__("r8");
+    register uint32_t x1 __asm__("r9");
+    register uint32_t x2 __asm__("r10");
+    register uint32_t x3 __asm__("r11");
+    register uint32_t w0 __asm__("r4");
+    register uint32_t w1 __asm__("r5");
+    register uint32_t w2 __asm__("r12");
+    register uint32_t w3 __asm__("lr");
     if constexpr (R == 4) {
         __asm__(QMCU_GEMV_LDX QMCU_GEMV_ROW("a0") QMCU_GEMV_ROW("a1") QMCU_GEMV_ROW("a2") QMCU_GEMV_ROW("a3")
                 : [a0] "+r"(acc.v[0]), [a1] "+r"(acc.v[1]), [a2] "+r"(acc.v[2]), [a3] "+r"(acc.v[3]),
@@ -296,34 +297,43 @@ QMCU_KERNEL_INLINE void loadBiases(Acc<R>& acc, const int32_t* bias) {
 
 #if QMCU_KERNELS_DSP_NATIVE
 
-// One full group of 4 rows, scheduled by hand: the biases by one LDM into r0-r3 (the accumulators), every chunk
-// as in macChunk, then per row one LDM of its ChannelScale {multiplier, post_shift, round_hi, round_lo} into
-// r4-r7 and RightShiftRequant::scale (AND, ADDS, ADC, SMLAL, ASR), SSAT and BFI into one word, the four-lane
-// clamp (SSUB8/SEL twice) and one word store: 36 instructions for the group's requantization.
+// One full group of 4 rows, scheduled by hand: the biases by one LDM into the accumulators, every chunk as in
+// macChunk, then per row one LDM of its ChannelScale {multiplier, post_shift, round_hi, round_lo} and
+// RightShiftRequant::scale (AND, ADDS, ADC, SMLAL, ASR), SSAT and BFI into one word, the four-lane clamp
+// (SSUB8/SEL twice) and one word store: 36 instructions for the group's requantization.
 // bias, s and out advance past the group, wp past its weights.
-#define QMCU_GEMV_SCALE_ROW(A)                                                                          \
-    "ldmia %[s]!, {r4, r5, r6, r7}\n\t"                                                                 \
-    "and %[t], " A ", #0x80000000\n\t"                                                                  \
-    "adds r7, r7, %[t]\n\t"                                                                             \
-    "adc r6, r6, " A ", asr #31\n\t"                                                                    \
-    "smlal r7, r6, " A ", r4\n\t"                                                                       \
-    "asr r6, r6, r5\n\t"
+//
+// Registers: the chunk statement needs 14 at once (4 accumulators, 4 input and 4 weight words, xp and wp), all of
+// r0-r12 and lr. The twelve fixed ones take every high register and six low ones, so that the operands GCC places
+// get low registers (see common.hpp's strided:: note: with an FPU, an operand reloaded from its stack slot wants
+// r0-r7; s, out, lo4 and hi4 live in stack slots across the chunk loop):
+//   accumulators a0-a3: r8-r11            input words x0-x3: r0-r3            weight words w0-w3: r4, r5, r12, lr
+//   requantization: ChannelScale in r4, r5, r12, lr (the weight registers, dead by then); the AND's scratch is
+//   the packed word for row 0 (SSAT overwrites it) and the accumulator of the row before for the others.
+// which leaves r6, r7 to the chunk's pointers and r0-r3, r6, r7 to the requantization's five operands.
+#define QMCU_GEMV_SCALE_ROW(A, T)                                                                        \
+    "ldmia %[s]!, {r4, r5, r12, lr}\n\t"                                                                 \
+    "and " T ", " A ", #0x80000000\n\t"                                                                  \
+    "adds lr, lr, " T "\n\t"                                                                             \
+    "adc r12, r12, " A ", asr #31\n\t"                                                                   \
+    "smlal lr, r12, " A ", r4\n\t"                                                                       \
+    "asr r12, r12, r5\n\t"
 
 template <int32_t Kp>
 QMCU_KERNEL_INLINE void group4(const uint32_t* x16, const uint32_t*& wp, const int32_t*& bias,
                                const ChannelScale*& s, int8_t*& out, uint32_t lo4, uint32_t hi4) {
-    register int32_t a0 __asm__("r0");
-    register int32_t a1 __asm__("r1");
-    register int32_t a2 __asm__("r2");
-    register int32_t a3 __asm__("r3");
-    register uint32_t x0 __asm__("r4");
-    register uint32_t x1 __asm__("r5");
-    register uint32_t x2 __asm__("r6");
-    register uint32_t x3 __asm__("r7");
-    register uint32_t w0 __asm__("r8");
-    register uint32_t w1 __asm__("r9");
-    register uint32_t w2 __asm__("r10");
-    register uint32_t w3 __asm__("r11");
+    register int32_t a0 __asm__("r8");
+    register int32_t a1 __asm__("r9");
+    register int32_t a2 __asm__("r10");
+    register int32_t a3 __asm__("r11");
+    register uint32_t x0 __asm__("r0");
+    register uint32_t x1 __asm__("r1");
+    register uint32_t x2 __asm__("r2");
+    register uint32_t x3 __asm__("r3");
+    register uint32_t w0 __asm__("r4");
+    register uint32_t w1 __asm__("r5");
+    register uint32_t w2 __asm__("r12");
+    register uint32_t w3 __asm__("lr");
     __asm__("ldmia %[b]!, {%[a0], %[a1], %[a2], %[a3]}"
             : [a0] "=r"(a0), [a1] "=r"(a1), [a2] "=r"(a2), [a3] "=r"(a3), [b] "+r"(bias)
             :
@@ -361,20 +371,20 @@ QMCU_KERNEL_INLINE void group4(const uint32_t* x16, const uint32_t*& wp, const i
                 : "memory");
     }
     wp = w;
+    // The two SSUB8s (only their GE flags matter) write a3's register (dead by then).
     uint32_t packed;
-    uint32_t t;
-    __asm__ volatile(QMCU_GEMV_SCALE_ROW("%[a0]") "ssat %[pk], #8, r6\n\t"
-            QMCU_GEMV_SCALE_ROW("%[a1]") "ssat r6, #8, r6\n\t" "bfi %[pk], r6, #8, #8\n\t"
-            QMCU_GEMV_SCALE_ROW("%[a2]") "ssat r6, #8, r6\n\t" "bfi %[pk], r6, #16, #8\n\t"
-            QMCU_GEMV_SCALE_ROW("%[a3]") "ssat r6, #8, r6\n\t" "bfi %[pk], r6, #24, #8\n\t"
-            "ssub8 %[t], %[pk], %[lo]\n\t"
+    __asm__ volatile(QMCU_GEMV_SCALE_ROW("%[a0]", "%[pk]") "ssat %[pk], #8, r12\n\t"
+            QMCU_GEMV_SCALE_ROW("%[a1]", "%[a0]") "ssat r12, #8, r12\n\t" "bfi %[pk], r12, #8, #8\n\t"
+            QMCU_GEMV_SCALE_ROW("%[a2]", "%[a1]") "ssat r12, #8, r12\n\t" "bfi %[pk], r12, #16, #8\n\t"
+            QMCU_GEMV_SCALE_ROW("%[a3]", "%[a2]") "ssat r12, #8, r12\n\t" "bfi %[pk], r12, #24, #8\n\t"
+            "ssub8 %[a3], %[pk], %[lo]\n\t"
             "sel %[pk], %[pk], %[lo]\n\t"
-            "ssub8 %[t], %[pk], %[hi]\n\t"
+            "ssub8 %[a3], %[pk], %[hi]\n\t"
             "sel %[pk], %[hi], %[pk]\n\t"
             "str %[pk], [%[out]], #4"
-            : [pk] "=&r"(packed), [t] "=&r"(t), [s] "+r"(s), [out] "+r"(out), "=&r"(x0), "=&r"(x1), "=&r"(x2),
-              "=&r"(x3)
-            : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [lo] "r"(lo4), [hi] "r"(hi4)
+            : [pk] "=&r"(packed), [s] "+r"(s), [out] "+r"(out), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+              [a3] "+r"(a3), "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3)
+            : [lo] "r"(lo4), [hi] "r"(hi4)
             : "memory", "cc");
 }
 #undef QMCU_GEMV_SCALE_ROW
@@ -435,33 +445,35 @@ QMCU_KERNEL_INLINE void widenPixels(const int8_t* x, uint32_t* x16) {
 
 #if QMCU_KERNELS_DSP_NATIVE
 // One chunk of one row for P pixels: LDM of the row's 8 weight bytes, four SXTB16 into the pairs (w0,w2), (w1,w3),
-// (w4,w6), (w5,w7) (r10, r11, r8, r9), then per pixel one LDM of its 4 input words (r4-r7) and 4 SMLADs.
+// (w4,w6), (w5,w7) (r4, r5, r12, lr), then per pixel one LDM of its 4 input words (r8-r11) and 4 SMLADs: macChunk's
+// registers. The fixed registers take every high one and two low ones (see common.hpp's strided:: note); the P
+// accumulators and the two pointers get r0-r3, r6, r7.
 #define QMCU_PW8_UNPACK                          \
-    "ldmia %[wp]!, {r8, r9}\n\t"                 \
-    "sxtb16 r10, r8\n\t"                         \
-    "sxtb16 r11, r8, ror #8\n\t"                 \
-    "sxtb16 r8, r9\n\t"                          \
-    "sxtb16 r9, r9, ror #8\n\t"
+    "ldmia %[wp]!, {r12, lr}\n\t"                \
+    "sxtb16 r4, r12\n\t"                         \
+    "sxtb16 r5, r12, ror #8\n\t"                 \
+    "sxtb16 r12, lr\n\t"                         \
+    "sxtb16 lr, lr, ror #8\n\t"
 #define QMCU_PW8_PIXEL(A)                        \
-    "ldmia %[xp]!, {r4, r5, r6, r7}\n\t"         \
-    "smlad %[" A "], r4, r10, %[" A "]\n\t"      \
-    "smlad %[" A "], r5, r11, %[" A "]\n\t"      \
-    "smlad %[" A "], r6, r8, %[" A "]\n\t"       \
-    "smlad %[" A "], r7, r9, %[" A "]\n\t"
-#define QMCU_PW8_CLOBBERS                                                                                \
-    [xp] "+r"(xp), [wp] "+r"(wp), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7), "=&r"(r8), "=&r"(r9), \
-        "=&r"(r10), "=&r"(r11)
+    "ldmia %[xp]!, {r8, r9, r10, r11}\n\t"       \
+    "smlad %[" A "], r8, r4, %[" A "]\n\t"       \
+    "smlad %[" A "], r9, r5, %[" A "]\n\t"       \
+    "smlad %[" A "], r10, r12, %[" A "]\n\t"     \
+    "smlad %[" A "], r11, lr, %[" A "]\n\t"
+#define QMCU_PW8_CLOBBERS                                                                                 \
+    [xp] "+r"(xp), [wp] "+r"(wp), "=&r"(r4), "=&r"(r5), "=&r"(r8), "=&r"(r9), "=&r"(r10), "=&r"(r11), \
+        "=&r"(r12), "=&r"(lr)
 
 template <int P>
 QMCU_KERNEL_INLINE void macChunk8(int32_t (&acc)[P], const uint32_t*& xp, const uint32_t*& wp) {
     register uint32_t r4 __asm__("r4");
     register uint32_t r5 __asm__("r5");
-    register uint32_t r6 __asm__("r6");
-    register uint32_t r7 __asm__("r7");
     register uint32_t r8 __asm__("r8");
     register uint32_t r9 __asm__("r9");
     register uint32_t r10 __asm__("r10");
     register uint32_t r11 __asm__("r11");
+    register uint32_t r12 __asm__("r12");
+    register uint32_t lr __asm__("lr");
     if constexpr (P == 4) {
         __asm__(QMCU_PW8_UNPACK QMCU_PW8_PIXEL("a0") QMCU_PW8_PIXEL("a1") QMCU_PW8_PIXEL("a2") QMCU_PW8_PIXEL("a3")
                 : [a0] "+r"(acc[0]), [a1] "+r"(acc[1]), [a2] "+r"(acc[2]), [a3] "+r"(acc[3]), QMCU_PW8_CLOBBERS
