@@ -63,5 +63,5 @@ def test_readme_modes_xor_runs_against_the_committed_budgets_and_fails_without_t
     assert f"FAIL: qemu-m4: no budgets file {empty / 'qemu-m4.json'}" in bare.stdout, bare.stdout[-3000:]
     committed = run_matrix(build, BOARDS_DIR / "budgets", *args)
     assert committed.returncode == 0, committed.stdout[-3000:] + committed.stderr[-2000:]
-    assert "| qemu-m4 | std0-float0 | semihosting | test | 344/360 | 360/360 |" in committed.stdout
+    assert "| qemu-m4 | std0-float0 | semihosting | test (digits-committed) | 344/360 | 360/360 |" in committed.stdout
     assert "matrix: PASS" in committed.stdout and "11 cell(s) on target boards within their budgets" in committed.stdout

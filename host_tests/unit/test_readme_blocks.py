@@ -36,7 +36,7 @@ def test_the_committed_matrix_table_shows_the_budgeted_counts() -> None:
         shown.setdefault(r[0].strip(), set()).add(r[6].strip())
     for path in sorted(BUDGETS.glob("*.json")):
         doc = json.loads(path.read_text())
-        want = {f"{c['instructions_min']}/{c['instructions_median']:g}/{c['instructions_max']}"
+        want = {f"{c['instructions_min']}/{c['instructions_median']:.12g}/{c['instructions_max']}"
                 for c in doc["cells"].values()}
         assert shown.get(doc["board"]) == want, f"{path.name}: MATRIX.md is not the run that wrote these budgets"
     assert re.search(r"\[.*\]\(boards/budgets/MATRIX\.md\)", readme.README.read_text())

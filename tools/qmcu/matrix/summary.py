@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 from qmcu import atomic
 from qmcu.errors import QmcuError
 from qmcu.matrix.cells import (
+    XOR_MODELS,
     Cell,
     Skipped,
     check_budgets,
@@ -44,14 +45,15 @@ def markdown_table(cells: list[Cell], docs: dict[str, dict[str, Any]], skipped: 
         acc = f"{d['correct']}/{d['total']}" if d.get("total") else "-"
         exact = f"{d['inferences'] - d['mismatches']}/{d['inferences']}" if "inferences" in d else "-"
         stats = d.get("per_inference")
-        instr = f"{stats['min']}/{stats['median']:g}/{stats['max']}" if stats else "-"
+        instr = f"{stats['min']}/{stats['median']:.12g}/{stats['max']}" if stats else "-"
         sizes = d.get("sizes") or {}
         flash = f"{sizes['forward_flash']} / {sizes['image_flash']}" if sizes else "-"
         ram = f"{sizes['forward_ram']} / {sizes['image_ram']}" if sizes else "-"
         wall = f"{d['run_wall_s']:.2f} s" if "run_wall_s" in d else "-"
         corner = cell.opts.corner.name + (f" ({cell.note})" if cell.note else "")
         result = "PASS" if d.get("passed") else "FAIL"
-        rows.append(f"| {cell.opts.board.id} | {corner} | {cell.console} | {cell.opts.mode} | {acc} | {exact} | {instr} "
+        mode = cell.opts.mode if cell.opts.model in XOR_MODELS else f"{cell.opts.mode} ({cell.opts.model})"
+        rows.append(f"| {cell.opts.board.id} | {corner} | {cell.console} | {mode} | {acc} | {exact} | {instr} "
                     f"| {flash} | {ram} | {wall} | {result} |")
     for s in skipped:
         rows.append(f"| {s.name} | - | - | - | - | - | - | - | - | - | skipped: {s.reason} |")
