@@ -39,7 +39,7 @@ def test_ci_turns_missing_tool_skips_of_real_tests_into_failures(tmp_path: Path)
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
     files = [f"{HOST_TESTS}/target/test_digits.py::test_digits_on_qemu_m4",  # module-level skipif on qemu-system-arm
-             f"{HOST_TESTS}/target/test_bench.py::test_bench_on_m4_reports_both_networks",
+             f"{HOST_TESTS}/target/test_bench.py::test_bench_on_m4_reports_every_network",
              f"{HOST_TESTS}/host_cpp/test_runtime_host.py::test_sigmoid_lut_cpp_equals_python_for_all_256_entries"]  # g++
     ci = run_pytest({"CI": "true", "PATH": str(empty_bin)}, *files)
     counts = outcomes(ci.stdout)
