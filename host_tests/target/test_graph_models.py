@@ -80,6 +80,8 @@ def test_the_kws_dscnn_is_bit_exact_on_qemu_m4_within_the_goal(tmp_path: Path) -
     macs = sum(r["macs"] for r in rep["layers"])
     assert macs == 2_656_768  # MLPerf Tiny's count, padded taps included
     assert rep["per_inference"]["max"] <= 3_200_000, rep["per_inference"]  # issue 13's goal (CMSIS-NN: 7,571,748)
+    assert rep["arena_bytes"] <= 16_000 and rep["sizes"]["forward_flash"] <= 46_112  # the goals (CMSIS-NN's figures)
+    assert f"activation arena: {rep['arena_bytes']} B (exact, scratch included); the guard after it held" in proc.stdout
 
 
 def test_kws_does_not_fit_the_micro_bit_and_says_by_how_much(tmp_path: Path) -> None:

@@ -182,6 +182,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         out.append(f"{which}: flash {sizes['image_flash']} B, RAM {sizes['image_ram']} B (stack used "
                    f"{report['stack_bytes']} B); forward path: flash {sizes['forward_flash']} B, "
                    f"RAM {sizes['forward_ram']} B")
+    if report.get("arena_bytes") is not None:
+        ok = report.get("status") == 0
+        out.append(f"activation arena: {report['arena_bytes']} B (exact, scratch included); the guard after it "
+                   f"{'held' if ok else 'was not checked to the end'}")
     for check in report.get("image_checks", []):
         out.append(f"image check: {check}")
     for problem in report["problems"]:

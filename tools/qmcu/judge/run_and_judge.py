@@ -210,6 +210,15 @@ def build_report(opts: BuildOptions, program: Path, model: IntModel, verdict: Ve
         "bit_exact": verdict.bit_exact, "mismatches": verdict.mismatches,
         "first_mismatches": verdict.first_mismatches, "outputs": verdict.outputs,
         "unit": verdict.unit, "layers": report.layer_rows(model, verdict), "stack_bytes": verdict.stack_bytes,
-        "sizes": sizes, "status": verdict.status, "exit_code": result.exit_code,
+        "sizes": sizes, "arena_bytes": _arena_bytes(model), "status": verdict.status, "exit_code": result.exit_code,
         "run_wall_s": round(result.wall_s, 3), "problems": verdict.problems, "passed": verdict.passed,
     }
+
+
+def _arena_bytes(model: IntModel) -> int | None:
+    """A graph model's activation arena (exact, scratch included; the guard after it is not counted)."""
+    if not model.is_graph:
+        return None
+    from qmcu.codegen.graph_header import graph_plan
+
+    return graph_plan(model).arena_bytes
