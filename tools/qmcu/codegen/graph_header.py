@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from qmcu.codegen import conv_layout as cl
-from qmcu.codegen.cpp import banner, float_literal, int_array
-from qmcu.codegen.kernel_layout import prepare_dense, render_prepared
+from qmcu.codegen.cpp import banner, float_literal
 from qmcu.codegen.memory_plan import MemoryPlan, check_plan, plan_memory
+from qmcu.codegen.model_header import dense_state, lut_state
 from qmcu.quant.graph_checks import tensor_sizes
 from qmcu.quant.graph_reference import add_params_of
 from qmcu.quant.intmodel import Add, Conv, Dense, IntModel, Layer, Lut, Pool
@@ -148,19 +148,18 @@ def render_graph_header(model: IntModel) -> str:
             else:
                 calls.append(f"{_function(prep)}<kL{k}Shape>({scratch}, g_layers.l{k}, {src}, {dst});")
         elif isinstance(lay, Dense):
-            template = "qmcu::QDenseFastPC" if lay.per_channel else "qmcu::QDenseFast"
+            defs, member, init = dense_state(k, lay)
             lines += [f"// layer {k}: {where}: dense {lay.in_features} -> {lay.out_features}, activation "
-                      f"{lay.activation}", render_prepared(f"kL{k}", prepare_dense(lay))]
-            members.append(f"    {template}<{lay.in_features}, {lay.out_features}> l{k};")
-            requant = f"kL{k}Requantizers" if lay.per_channel else f"kL{k}Requantizer"
-            inits.append(f"    {{kL{k}Weights, kL{k}FoldedBiases, {requant}}},")
+                      f"{lay.activation}", defs]
+            members.append(member)
+            inits.append(init)
             calls.append(f"g_layers.l{k}.forward({src}, {dst});")
         else:
             assert isinstance(lay, Lut)
-            lines += [f"// layer {k}: {where}: {lay.function} lookup table, index q + 128",
-                      int_array("int8_t", f"kL{k}Table", lay.table), ""]
-            members.append(f"    const int8_t* l{k};")
-            inits.append(f"    kL{k}Table,")
+            defs, member, init = lut_state(k, lay)
+            lines += [f"// layer {k}: {where}: {lay.function} lookup table, index q + 128", defs, ""]
+            members.append(member)
+            inits.append(init)
             calls.append(f"for (size_t i = 0; i < {sizes[lay.name]}; ++i) {dst}[i] = qmcu::qApplyLUT({src}[i], "
                          f"g_layers.l{k});")
     profile = [c.replace("@IN@", "g_input") for c in calls]

@@ -32,6 +32,18 @@ def _dense_type(d: Dense) -> str:
     return f"{template}<{d.in_features}, {d.out_features}>"
 
 
+def dense_state(k: int, lay: Dense) -> tuple[str, str, str]:
+    """Dense layer k's constants, its g_layers member and that member's initializer (chain and graph headers)."""
+    requant = f"kL{k}Requantizers" if lay.per_channel else f"kL{k}Requantizer"
+    return (render_prepared(f"kL{k}", prepare_dense(lay)), f"    {_dense_type(lay)} l{k};",
+            f"    {{kL{k}Weights, kL{k}FoldedBiases, {requant}}},")
+
+
+def lut_state(k: int, lay: Lut) -> tuple[str, str, str]:
+    """Table layer k's constants, its g_layers member and that member's initializer."""
+    return int_array("int8_t", f"kL{k}Table", lay.table), f"    const int8_t* l{k};", f"    kL{k}Table,"
+
+
 def render_model_header(model: IntModel) -> str:
     if model.is_graph:  # convolutions, pools, adds: the arena-planned header
         from qmcu.codegen.graph_header import render_graph_header
@@ -62,19 +74,19 @@ def render_model_header(model: IntModel) -> str:
         src = "in" if k == 0 else f"buf[{(k - 1) % 2}]"
         dst = "out" if k == last else f"buf[{k % 2}]"
         if isinstance(lay, Dense):
+            defs, member, init = dense_state(k, lay)
             lines += [f"// layer {k} '{lay.name}': dense {lay.in_features} -> {lay.out_features}, activation {lay.activation}",
-                      render_prepared(f"kL{k}", prepare_dense(lay))]
-            members.append(f"    {_dense_type(lay)} l{k};")
-            requant = f"kL{k}Requantizers" if lay.per_channel else f"kL{k}Requantizer"
-            inits.append(f"    {{kL{k}Weights, kL{k}FoldedBiases, {requant}}},")
+                      defs]
+            members.append(member)
+            inits.append(init)
             calls.append(f"        case {k}: g_layers.l{k}.forward(in, out); break;")
             straight.append(f"    g_layers.l{k}.forward({src}, {dst});")
         else:
             assert isinstance(lay, Lut)
-            lines += [f"// layer {k} '{lay.name}': {lay.function} lookup table, index q + 128",
-                      int_array("int8_t", f"kL{k}Table", lay.table), ""]
-            members.append(f"    const int8_t* l{k};")
-            inits.append(f"    kL{k}Table,")
+            defs, member, init = lut_state(k, lay)
+            lines += [f"// layer {k} '{lay.name}': {lay.function} lookup table, index q + 128", defs, ""]
+            members.append(member)
+            inits.append(init)
             calls.append(f"        case {k}: for (size_t i = 0; i < {widths[k]}; ++i) "
                          f"out[i] = qmcu::qApplyLUT(in[i], g_layers.l{k}); break;")
             straight.append(f"    for (size_t i = 0; i < {widths[k]}; ++i) {dst}[i] = qmcu::qApplyLUT({src}[i], g_layers.l{k});")
