@@ -69,10 +69,14 @@ def prepare_layer(lay: Layer) -> cl.Prepared | None:
     return None
 
 
-def needs_exact(model: IntModel) -> bool:
+def prepare_all(model: IntModel) -> dict[str, cl.Prepared | None]:
+    """Every layer's kernel preparation, by layer name (None for dense and table layers), computed once."""
+    return {lay.name: prepare_layer(lay) for lay in model.layers}
+
+
+def needs_exact(preps: dict[str, cl.Prepared | None]) -> bool:
     """Some conv layer has a shift outside the ChannelScale range: the kernels' exact fallback must be built."""
-    preps = [prepare_layer(lay) for lay in model.layers]
-    return any(getattr(p, "requant", None) is not None and p.requant.exact is not None for p in preps)  # type: ignore
+    return any(getattr(p, "requant", None) is not None and p.requant.exact is not None for p in preps.values())  # type: ignore
 
 
 def _function(prep: cl.Prepared) -> str:
@@ -81,17 +85,12 @@ def _function(prep: cl.Prepared) -> str:
     return _CALL[type(prep)]
 
 
-def scratch_of(model: IntModel) -> dict[str, int]:
-    out = {}
-    for lay in model.layers:
-        prep = prepare_layer(lay)
-        if prep is not None and prep.scratch_bytes:
-            out[lay.name] = int(prep.scratch_bytes)
-    return out
+def scratch_of(preps: dict[str, cl.Prepared | None]) -> dict[str, int]:
+    return {name: int(prep.scratch_bytes) for name, prep in preps.items() if prep is not None and prep.scratch_bytes}
 
 
-def graph_plan(model: IntModel) -> MemoryPlan:
-    plan = plan_memory(model, scratch_of(model))
+def graph_plan(model: IntModel, preps: dict[str, cl.Prepared | None] | None = None) -> MemoryPlan:
+    plan = plan_memory(model, scratch_of(preps if preps is not None else prepare_all(model)))
     check_plan(model, plan)
     return plan
 
@@ -99,16 +98,17 @@ def graph_plan(model: IntModel) -> MemoryPlan:
 def render_graph_header(model: IntModel) -> str:
     provenance = {**model.provenance, "model_sha256": model.digest()}
     sizes = tensor_sizes(model)
-    plan = graph_plan(model)
+    preps = prepare_all(model)
+    plan = graph_plan(model, preps)
     last = len(model.layers) - 1
-    headers = sorted({prep.header for lay in model.layers if (prep := prepare_layer(lay)) is not None})
+    headers = sorted({prep.header for prep in preps.values() if prep is not None})
     lines = [
         banner(f"qmcu int8 graph model '{model.name}': {len(model.layers)} layers, arena {plan.arena_bytes} bytes",
                provenance),
         "#pragma once", "",
         "#define QMCU_MODEL_ARENA 1  // the application fills and checks the guard after the arena",
         *(["// Every layer requantizes with ChannelScale tables: leave the exact fallback out (about 3 KB).",
-           "#define QMCU_KERNELS_NO_EXACT_REQUANT 1"] if not needs_exact(model) else []), "",
+           "#define QMCU_KERNELS_NO_EXACT_REQUANT 1"] if not needs_exact(preps) else []), "",
         "#include <qmcu/qdense_fast.hpp>", "#include <qmcu/qmcu.hpp>", *(f"#include <{h}>" for h in headers), "",
         "namespace qmcu_model {", "",
         f"constexpr const char* kName = \"{model.name}\";",
@@ -136,7 +136,7 @@ def render_graph_header(model: IntModel) -> str:
         dst = "out" if k == last else tensor(lay.name, k)
         where = f"{lay.inputs} -> {lay.name}" + (f" (in place over {plan.in_place[lay.name]})" if lay.name in
                                                  plan.in_place else "")
-        prep = prepare_layer(lay)
+        prep = preps[lay.name]
         if prep is not None:
             lines += [f"// layer {k}: {where}", cl.render_layer(f"kL{k}", prep)]
             members.append(f"    {prep.params_type} l{k};")
